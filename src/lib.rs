@@ -1,0 +1,8 @@
+//! vigie: a supervision daemon for water and electricity distribution networks.
+//!
+//! Data flows forward through one module per stage (DESIGN.md "Data flow"):
+//! [`config`] and [`profile`] describe the network, [`poll`] reads devices over Modbus TCP,
+//! [`buffer`] carries samples in lock-free ring buffers, [`sink`] keeps the live state and
+//! writes InfluxDB, [`api`] serves HTTP, and [`sim`] simulates stations for tests and the demo.
+
+pub mod profile;
