@@ -64,20 +64,35 @@ impl PrintedAddress {
     /// Parses `"0x0100"`, `"400001"`, `"00017"` or a plain number.
     pub fn parse(s: &str) -> Result<PrintedAddress, String> {
         let t = s.trim();
-        let (value, digits) = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-            (u32::from_str_radix(hex, 16).map_err(|e| format!("{s:?}: {e}"))?, None)
-        } else {
-            if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!("{s:?} is not a decimal or 0x-hex address"));
-            }
-            (t.parse::<u32>().map_err(|e| format!("{s:?}: {e}"))?, Some(t.len()))
-        };
-        Ok(PrintedAddress { value, digits, text: t.to_string() })
+        let (value, digits) =
+            if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                (
+                    u32::from_str_radix(hex, 16).map_err(|e| format!("{s:?}: {e}"))?,
+                    None,
+                )
+            } else {
+                if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(format!("{s:?} is not a decimal or 0x-hex address"));
+                }
+                (
+                    t.parse::<u32>().map_err(|e| format!("{s:?}: {e}"))?,
+                    Some(t.len()),
+                )
+            };
+        Ok(PrintedAddress {
+            value,
+            digits,
+            text: t.to_string(),
+        })
     }
 
     /// A plain number.
     pub fn from_number(value: u32) -> PrintedAddress {
-        PrintedAddress { value, digits: None, text: value.to_string() }
+        PrintedAddress {
+            value,
+            digits: None,
+            text: value.to_string(),
+        }
     }
 }
 
@@ -92,7 +107,9 @@ impl<'de> Deserialize<'de> for PrintedAddress {
         match Raw::deserialize(d)? {
             Raw::Int(i) => u32::try_from(i)
                 .map(PrintedAddress::from_number)
-                .map_err(|_| serde::de::Error::custom(format!("address {i} is negative or too large"))),
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("address {i} is negative or too large"))
+                }),
             Raw::Str(s) => PrintedAddress::parse(&s).map_err(serde::de::Error::custom),
         }
     }
@@ -125,7 +142,11 @@ pub fn to_pdu(base: AddressBase, addr: &PrintedAddress, kind: RegisterKind) -> R
             let span = match digits {
                 5 => 10_000,
                 6 => 100_000,
-                n => return Err(format!("{addr}: a Modicon reference has 5 or 6 digits, not {n}")),
+                n => {
+                    return Err(format!(
+                        "{addr}: a Modicon reference has 5 or 6 digits, not {n}"
+                    ));
+                }
             };
             let table = v / span;
             let offset = v % span;
@@ -143,9 +164,9 @@ pub fn to_pdu(base: AddressBase, addr: &PrintedAddress, kind: RegisterKind) -> R
                     kind.as_str()
                 ));
             }
-            offset
-                .checked_sub(1)
-                .ok_or_else(|| format!("{addr}: a Modicon reference starts at 1 within its table"))?
+            offset.checked_sub(1).ok_or_else(|| {
+                format!("{addr}: a Modicon reference starts at 1 within its table")
+            })?
         }
     };
     u16::try_from(pdu).map_err(|_| format!("{addr}: PDU address {pdu} is beyond 65535"))
@@ -171,7 +192,11 @@ mod tests {
         assert_eq!(pdu(AddressBase::Modicon, "10001", Discrete), Ok(0));
         assert_eq!(pdu(AddressBase::Modicon, "465536", Holding), Ok(65535));
         assert!(pdu(AddressBase::Modicon, "465537", Holding).is_err());
-        assert!(pdu(AddressBase::Modicon, "30001", Holding).unwrap_err().contains("leading digit 3"));
+        assert!(
+            pdu(AddressBase::Modicon, "30001", Holding)
+                .unwrap_err()
+                .contains("leading digit 3")
+        );
         assert!(pdu(AddressBase::Modicon, "40000", Holding).is_err());
         assert!(pdu(AddressBase::Modicon, "0x10", Holding).is_err());
     }

@@ -51,8 +51,16 @@ pub fn assemble(words: &[u16], order: WordOrder) -> u64 {
     let mut acc = 0u64;
     let n = words.len();
     for i in 0..n {
-        let w = if order.words_reversed() { words[n - 1 - i] } else { words[i] };
-        let w = if order.bytes_swapped() { w.swap_bytes() } else { w };
+        let w = if order.words_reversed() {
+            words[n - 1 - i]
+        } else {
+            words[i]
+        };
+        let w = if order.bytes_swapped() {
+            w.swap_bytes()
+        } else {
+            w
+        };
         acc = (acc << 16) | u64::from(w);
     }
     acc
@@ -78,7 +86,10 @@ pub fn disassemble(raw: u64, count: usize, order: WordOrder) -> Vec<u16> {
 pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeError> {
     let need = usize::from(point.count);
     if words.len() < need {
-        return Err(DecodeError::Short { need, got: words.len() });
+        return Err(DecodeError::Short {
+            need,
+            got: words.len(),
+        });
     }
     let words = &words[..need];
     let raw = assemble(words, point.word_order);
@@ -91,7 +102,11 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
             let start = u32::from(point.bit.unwrap_or(0));
             let width = 16 * need as u32;
             let len = point.bits.map(u32::from).unwrap_or(width - start);
-            let mask = if len >= 64 { u64::MAX } else { (1u64 << len) - 1 };
+            let mask = if len >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << len) - 1
+            };
             return Ok(Value::I64(((raw >> start) & mask) as i64));
         }
         DataType::U16 | DataType::U32 | DataType::U64 => raw as f64,
@@ -106,7 +121,8 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
         return Err(DecodeError::NotFinite);
     }
     let value = number * point.scale + point.offset;
-    if point.valid_min.is_some_and(|lo| value < lo) || point.valid_max.is_some_and(|hi| value > hi) {
+    if point.valid_min.is_some_and(|lo| value < lo) || point.valid_max.is_some_and(|hi| value > hi)
+    {
         return Err(DecodeError::OutOfRange(value));
     }
     Ok(Value::F64(value))
@@ -122,9 +138,17 @@ pub fn decode_text(words: &[u16], order: WordOrder) -> String {
     let mut s = String::with_capacity(words.len() * 2);
     for w in ordered {
         let [hi, lo] = w.to_be_bytes();
-        let (a, b) = if order.bytes_swapped() { (lo, hi) } else { (hi, lo) };
+        let (a, b) = if order.bytes_swapped() {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
         for c in [a, b] {
-            s.push(if c == 0 || (0x20..0x7f).contains(&c) { c as char } else { '?' });
+            s.push(if c == 0 || (0x20..0x7f).contains(&c) {
+                c as char
+            } else {
+                '?'
+            });
         }
     }
     s.trim_end_matches(['\0', ' ']).to_string()
@@ -146,7 +170,11 @@ pub fn encode_registers(point: &Point, value: f64) -> Result<Vec<u16>, EncodeErr
     let n = usize::from(point.count);
     let fits = |lo: f64, hi: f64| {
         let r = raw_f.round();
-        if r.is_finite() && r >= lo && r <= hi { Ok(r) } else { Err(EncodeError::OutOfType(value)) }
+        if r.is_finite() && r >= lo && r <= hi {
+            Ok(r)
+        } else {
+            Err(EncodeError::OutOfType(value))
+        }
     };
     let raw: u64 = match point.data_type {
         DataType::U16 => fits(0.0, 65535.0)? as u64,
@@ -175,7 +203,11 @@ pub fn encode_text(point: &Point, text: &str) -> Vec<u16> {
         .chunks(2)
         .map(|c| {
             let w = u16::from_be_bytes([c[0], c[1]]);
-            if point.word_order.bytes_swapped() { w.swap_bytes() } else { w }
+            if point.word_order.bytes_swapped() {
+                w.swap_bytes()
+            } else {
+                w
+            }
         })
         .collect();
     if point.word_order.words_reversed() {

@@ -330,22 +330,34 @@ fn resolve_point(file: &ProfileFile, p: &PointFile) -> Result<Point, (&'static s
             format!("{:?} must be letters, digits and '_' only", p.name),
         ));
     }
-    let pdu_address = address::to_pdu(file.address_base, &p.address, p.register)
-        .map_err(|m| ("address", m))?;
+    let pdu_address =
+        address::to_pdu(file.address_base, &p.address, p.register).map_err(|m| ("address", m))?;
     let dt = p.data_type;
     if p.register.is_bit() && dt != DataType::Bool {
         return Err((
             "type",
-            format!("a {} holds single bits: type must be bool", p.register.as_str()),
+            format!(
+                "a {} holds single bits: type must be bool",
+                p.register.as_str()
+            ),
         ));
     }
     let count = match (dt, p.length) {
         (DataType::String, Some(n)) if n >= 1 => n,
-        (DataType::String, _) => return Err(("length", "a string needs length >= 1 (registers)".into())),
+        (DataType::String, _) => {
+            return Err(("length", "a string needs length >= 1 (registers)".into()));
+        }
         (DataType::Bitfield, None) => 1,
         (DataType::Bitfield, Some(n @ 1..=4)) => n,
-        (DataType::Bitfield, Some(_)) => return Err(("length", "a bitfield spans 1 to 4 registers".into())),
-        (_, Some(_)) => return Err(("length", "length applies to string and bitfield only".into())),
+        (DataType::Bitfield, Some(_)) => {
+            return Err(("length", "a bitfield spans 1 to 4 registers".into()));
+        }
+        (_, Some(_)) => {
+            return Err((
+                "length",
+                "length applies to string and bitfield only".into(),
+            ));
+        }
         (t, None) => t.fixed_registers().unwrap_or(1),
     };
     let width_bits = u32::from(count) * 16;
@@ -353,16 +365,24 @@ fn resolve_point(file: &ProfileFile, p: &PointFile) -> Result<Point, (&'static s
         (DataType::Bool, Some(b), None) if !p.register.is_bit() && u32::from(b) < 16 => {}
         (DataType::Bool, None, None) if p.register.is_bit() => {}
         (DataType::Bool, None, None) => {
-            return Err(("bit", "a bool in a register needs `bit` (0 = least significant)".into()));
+            return Err((
+                "bit",
+                "a bool in a register needs `bit` (0 = least significant)".into(),
+            ));
         }
         (DataType::Bool, _, _) => {
             return Err(("bit", "bit must be 0..15 for a register, absent for coils and discretes; `bits` is for bitfields".into()));
         }
         (DataType::Bitfield, b, n) => {
             let start = u32::from(b.unwrap_or(0));
-            let len = n.map(u32::from).unwrap_or(width_bits - start.min(width_bits));
+            let len = n
+                .map(u32::from)
+                .unwrap_or(width_bits - start.min(width_bits));
             if start >= width_bits || len == 0 || start + len > width_bits {
-                return Err(("bits", format!("bit range {start}+{len} does not fit in {width_bits} bits")));
+                return Err((
+                    "bits",
+                    format!("bit range {start}+{len} does not fit in {width_bits} bits"),
+                ));
             }
         }
         (_, None, None) => {}
@@ -378,7 +398,10 @@ fn resolve_point(file: &ProfileFile, p: &PointFile) -> Result<Point, (&'static s
         return Err(("length", "longer than one read (125 registers)".into()));
     }
     if !p.scale.is_finite() || p.scale == 0.0 || !p.offset.is_finite() {
-        return Err(("scale", "scale must be finite and non-zero, offset finite".into()));
+        return Err((
+            "scale",
+            "scale must be finite and non-zero, offset finite".into(),
+        ));
     }
     if let (Some(lo), Some(hi)) = (p.valid_min, p.valid_max)
         && lo > hi
@@ -425,7 +448,11 @@ fn check_names_and_overlaps(points: &[Point]) -> Result<(), (usize, &'static str
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, p) in points.iter().enumerate() {
         if let Some(j) = names.insert(&p.name, i) {
-            return Err((i, "name", format!("duplicate point name, first at points[{j}]")));
+            return Err((
+                i,
+                "name",
+                format!("duplicate point name, first at points[{j}]"),
+            ));
         }
     }
     for (i, a) in points.iter().enumerate() {
@@ -439,7 +466,10 @@ fn check_names_and_overlaps(points: &[Point]) -> Result<(), (usize, &'static str
             let clash = match (bit_range(a), bit_range(b)) {
                 (None, None) => true,
                 (Some((sa, la)), Some((sb, lb))) => {
-                    a.pdu_address == b.pdu_address && a.count == b.count && sa < sb + lb && sb < sa + la
+                    a.pdu_address == b.pdu_address
+                        && a.count == b.count
+                        && sa < sb + lb
+                        && sb < sa + la
                         || (a.pdu_address != b.pdu_address || a.count != b.count)
                 }
                 _ => false,

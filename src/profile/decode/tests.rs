@@ -40,15 +40,37 @@ fn f32_in_each_word_order() {
         (WordOrder::DCBA, [0x0080, 0x6643]),
     ];
     for (order, words) in cases {
-        assert_eq!(f(decode_registers(&point(DataType::F32, order), &words)), 230.5, "{order:?}");
+        assert_eq!(
+            f(decode_registers(&point(DataType::F32, order), &words)),
+            230.5,
+            "{order:?}"
+        );
     }
 }
 
 #[test]
 fn integers_signed_and_unsigned() {
-    assert_eq!(f(decode_registers(&point(DataType::U16, WordOrder::ABCD), &[0xFFFE])), 65534.0);
-    assert_eq!(f(decode_registers(&point(DataType::I16, WordOrder::ABCD), &[0xFFFE])), -2.0);
-    assert_eq!(f(decode_registers(&point(DataType::I16, WordOrder::BADC), &[0xFEFF])), -2.0);
+    assert_eq!(
+        f(decode_registers(
+            &point(DataType::U16, WordOrder::ABCD),
+            &[0xFFFE]
+        )),
+        65534.0
+    );
+    assert_eq!(
+        f(decode_registers(
+            &point(DataType::I16, WordOrder::ABCD),
+            &[0xFFFE]
+        )),
+        -2.0
+    );
+    assert_eq!(
+        f(decode_registers(
+            &point(DataType::I16, WordOrder::BADC),
+            &[0xFEFF]
+        )),
+        -2.0
+    );
     let u32p = point(DataType::U32, WordOrder::CDAB);
     assert_eq!(f(decode_registers(&u32p, &[0x0002, 0x0001])), 65538.0);
     let i32p = point(DataType::I32, WordOrder::ABCD);
@@ -56,7 +78,10 @@ fn integers_signed_and_unsigned() {
     let u64p = point(DataType::U64, WordOrder::ABCD);
     assert_eq!(f(decode_registers(&u64p, &[0, 0, 0x0001, 0x0000])), 65536.0);
     let i64p = point(DataType::I64, WordOrder::DCBA);
-    assert_eq!(f(decode_registers(&i64p, &[0xFEFF, 0xFFFF, 0xFFFF, 0xFFFF])), -2.0);
+    assert_eq!(
+        f(decode_registers(&i64p, &[0xFEFF, 0xFFFF, 0xFFFF, 0xFFFF])),
+        -2.0
+    );
     let f64p = point(DataType::F64, WordOrder::ABCD);
     let w = disassemble(1234.5f64.to_bits(), 4, WordOrder::ABCD);
     assert_eq!(f(decode_registers(&f64p, &w)), 1234.5);
@@ -69,18 +94,30 @@ fn scale_offset_and_range() {
     p.offset = -1.0; // Grundfos CIM inlet pressure: raw 0.001 bar, offset -1 bar
     assert!((f(decode_registers(&p, &[2500])) - 1.5).abs() < 1e-12);
     p.valid_max = Some(1.0);
-    assert_eq!(decode_registers(&p, &[2500]), Err(DecodeError::OutOfRange(1.5)));
+    assert_eq!(
+        decode_registers(&p, &[2500]),
+        Err(DecodeError::OutOfRange(1.5))
+    );
 }
 
 #[test]
 fn sentinels_and_non_finite_are_errors() {
     let mut p = point(DataType::I16, WordOrder::ABCD);
     p.nan = vec![0x8000];
-    assert_eq!(decode_registers(&p, &[0x8000]), Err(DecodeError::NoValue(0x8000)));
+    assert_eq!(
+        decode_registers(&p, &[0x8000]),
+        Err(DecodeError::NoValue(0x8000))
+    );
     let nan = (f32::NAN.to_bits() >> 16) as u16;
     let fp = point(DataType::F32, WordOrder::ABCD);
-    assert_eq!(decode_registers(&fp, &[nan, 0x0001]), Err(DecodeError::NotFinite));
-    assert_eq!(decode_registers(&fp, &[0x7F80, 0]), Err(DecodeError::NotFinite)); // +inf
+    assert_eq!(
+        decode_registers(&fp, &[nan, 0x0001]),
+        Err(DecodeError::NotFinite)
+    );
+    assert_eq!(
+        decode_registers(&fp, &[0x7F80, 0]),
+        Err(DecodeError::NotFinite)
+    ); // +inf
     assert_eq!(
         decode_registers(&fp, &[0x4366]),
         Err(DecodeError::Short { need: 2, got: 1 })
@@ -99,9 +136,15 @@ fn bits_bitfields_and_strings() {
     assert_eq!(decode_registers(&bf, &[0b1100]), Ok(Value::I64(3)));
     let mut s = point(DataType::String, WordOrder::ABCD);
     s.count = 3;
-    assert_eq!(decode_registers(&s, &[0x4D41, 0x4738, 0x0000]), Ok(Value::Text("MAG8".into())));
+    assert_eq!(
+        decode_registers(&s, &[0x4D41, 0x4738, 0x0000]),
+        Ok(Value::Text("MAG8".into()))
+    );
     s.word_order = WordOrder::BADC;
-    assert_eq!(decode_registers(&s, &[0x414D, 0x3847, 0x0000]), Ok(Value::Text("MAG8".into())));
+    assert_eq!(
+        decode_registers(&s, &[0x414D, 0x3847, 0x0000]),
+        Ok(Value::Text("MAG8".into()))
+    );
     assert_eq!(encode_text(&s, "MAG8"), vec![0x414D, 0x3847, 0x0000]);
 }
 

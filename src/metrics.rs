@@ -1,0 +1,320 @@
+//! Counters shared by every stage and rendered at `GET /metrics` in the Prometheus text
+//! exposition format (prometheus.io/docs/instrumenting/exposition_formats).
+
+use crate::buffer::BufferStats;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Upper bounds of the latency and lateness histograms, in seconds.
+pub const BUCKETS_S: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+/// A cumulative histogram of durations.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation, in seconds.
+    pub fn observe(&self, seconds: f64) {
+        for (b, le) in self.buckets.iter().zip(BUCKETS_S) {
+            if seconds <= le {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((seconds.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (b, le) in self.buckets.iter().zip(BUCKETS_S) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels},le=\"{le}\"}} {}",
+                b.load(Ordering::Relaxed)
+            );
+        }
+        let n = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {n}");
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count{{{labels}}} {n}");
+    }
+}
+
+/// Per-device poll counters.
+#[derive(Debug, Default)]
+pub struct DeviceCounters {
+    pub site: String,
+    pub device: String,
+    pub polls: AtomicU64,
+    pub requests: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub errors: AtomicU64,
+    pub exceptions: AtomicU64,
+    pub missed_slots: AtomicU64,
+    /// 1 when the last poll got every reply.
+    pub up: AtomicU64,
+    pub poll_latency: Histogram,
+    /// How late a poll started against its grid slot.
+    pub lateness: Histogram,
+}
+
+/// InfluxDB writer and spool counters.
+#[derive(Debug, Default)]
+pub struct WriterCounters {
+    pub batches_sent: AtomicU64,
+    pub lines_sent: AtomicU64,
+    pub batches_failed: AtomicU64,
+    pub batches_rejected: AtomicU64,
+    pub retries: AtomicU64,
+    pub batches_spooled: AtomicU64,
+    pub batches_replayed: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_refused: AtomicU64,
+    pub fields_dropped_non_finite: AtomicU64,
+}
+
+/// Every counter of the daemon.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub devices: Vec<DeviceCounters>,
+    pub buffers: Mutex<Vec<Arc<BufferStats>>>,
+    pub writer: WriterCounters,
+    pub samples_total: AtomicU64,
+    pub samples_good: AtomicU64,
+    pub http_requests: AtomicU64,
+}
+
+impl Metrics {
+    /// One set of device counters per catalog device, in catalog order.
+    pub fn new(devices: impl IntoIterator<Item = (String, String)>) -> Metrics {
+        Metrics {
+            devices: devices
+                .into_iter()
+                .map(|(site, device)| DeviceCounters {
+                    site,
+                    device,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(4096 + self.devices.len() * 2048);
+        let g = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        let per_device: [(&str, &str, &str, fn(&DeviceCounters) -> &AtomicU64); 7] = [
+            (
+                "vigie_device_up",
+                "gauge",
+                "1 when the device's last poll got every reply",
+                |d| &d.up,
+            ),
+            (
+                "vigie_polls_total",
+                "counter",
+                "scheduled polls done",
+                |d| &d.polls,
+            ),
+            (
+                "vigie_requests_total",
+                "counter",
+                "Modbus read requests sent",
+                |d| &d.requests,
+            ),
+            (
+                "vigie_timeouts_total",
+                "counter",
+                "requests with no reply in time",
+                |d| &d.timeouts,
+            ),
+            (
+                "vigie_errors_total",
+                "counter",
+                "connection failures and malformed replies",
+                |d| &d.errors,
+            ),
+            (
+                "vigie_exceptions_total",
+                "counter",
+                "Modbus exception replies",
+                |d| &d.exceptions,
+            ),
+            (
+                "vigie_missed_slots_total",
+                "counter",
+                "poll slots skipped because the poll ran late",
+                |d| &d.missed_slots,
+            ),
+        ];
+        for (name, kind, help, f) in per_device {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for d in &self.devices {
+                let _ = writeln!(
+                    o,
+                    "{name}{{site=\"{}\",device=\"{}\"}} {}",
+                    d.site,
+                    d.device,
+                    g(f(d))
+                );
+            }
+        }
+        for (name, help, f) in [
+            (
+                "vigie_poll_latency_seconds",
+                "time to poll a device",
+                (|d| &d.poll_latency) as fn(&DeviceCounters) -> &Histogram,
+            ),
+            (
+                "vigie_poll_lateness_seconds",
+                "poll start after its grid slot",
+                |d| &d.lateness,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for d in &self.devices {
+                f(d).render(
+                    &mut o,
+                    name,
+                    &format!("site=\"{}\",device=\"{}\"", d.site, d.device),
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vigie_ring_buffer_fill records waiting in a ring buffer\n# TYPE vigie_ring_buffer_fill gauge"
+        );
+        let buffers = self.buffers.lock().map(|b| b.clone()).unwrap_or_default();
+        for b in &buffers {
+            let _ = writeln!(
+                o,
+                "vigie_ring_buffer_fill{{connection=\"{}\"}} {}",
+                b.name,
+                b.occupied.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vigie_ring_buffer_capacity records a ring buffer holds\n# TYPE vigie_ring_buffer_capacity gauge"
+        );
+        for b in &buffers {
+            let _ = writeln!(
+                o,
+                "vigie_ring_buffer_capacity{{connection=\"{}\"}} {}",
+                b.name, b.capacity
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vigie_ring_buffer_overflow_total records refused by a full ring buffer\n# TYPE vigie_ring_buffer_overflow_total counter"
+        );
+        for b in &buffers {
+            let _ = writeln!(
+                o,
+                "vigie_ring_buffer_overflow_total{{connection=\"{}\"}} {}",
+                b.name,
+                g(&b.overflow)
+            );
+        }
+        let w = &self.writer;
+        for (name, kind, help, v) in [
+            (
+                "vigie_samples_total",
+                "counter",
+                "samples drained from the ring buffers",
+                &self.samples_total,
+            ),
+            (
+                "vigie_samples_good_total",
+                "counter",
+                "good samples drained",
+                &self.samples_good,
+            ),
+            (
+                "vigie_writer_batches_total",
+                "counter",
+                "batches InfluxDB accepted",
+                &w.batches_sent,
+            ),
+            (
+                "vigie_writer_lines_total",
+                "counter",
+                "lines InfluxDB accepted",
+                &w.lines_sent,
+            ),
+            (
+                "vigie_writer_retries_total",
+                "counter",
+                "write attempts retried after 5xx or connection errors",
+                &w.retries,
+            ),
+            (
+                "vigie_writer_failed_total",
+                "counter",
+                "batches that exhausted their retries",
+                &w.batches_failed,
+            ),
+            (
+                "vigie_writer_rejected_total",
+                "counter",
+                "batches InfluxDB rejected with 4xx (data errors)",
+                &w.batches_rejected,
+            ),
+            (
+                "vigie_spool_batches_total",
+                "counter",
+                "batches written to the disk spool",
+                &w.batches_spooled,
+            ),
+            (
+                "vigie_spool_replayed_total",
+                "counter",
+                "spooled batches sent to InfluxDB",
+                &w.batches_replayed,
+            ),
+            (
+                "vigie_spool_bytes",
+                "gauge",
+                "bytes in the disk spool",
+                &w.spool_bytes,
+            ),
+            (
+                "vigie_spool_refused_total",
+                "counter",
+                "batches refused because the spool was full",
+                &w.spool_refused,
+            ),
+            (
+                "vigie_fields_dropped_non_finite_total",
+                "counter",
+                "NaN or infinite values not written",
+                &w.fields_dropped_non_finite,
+            ),
+            (
+                "vigie_http_requests_total",
+                "counter",
+                "HTTP API requests",
+                &self.http_requests,
+            ),
+        ] {
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                g(v)
+            );
+        }
+        o
+    }
+}

@@ -1,0 +1,176 @@
+//! One poll of one device over an open connection: send its planned reads, check every
+//! reply, decode every point. Shared by the poller and `vigie probe`.
+//!
+//! tokio-modbus 0.17.0 traps handled here (shared/reference/crates.md §1): it has no
+//! timeout (every call is wrapped); a reply arriving after its timeout would be taken as the
+//! answer to the next request (the caller must drop the connection: [`Outcome::Timeout`]);
+//! a short reply is not checked in release builds and panics in debug builds through the
+//! typed read methods (we use `call` and check the length ourselves). Only read function
+//! codes 01-04 are ever built here: vigie never writes to a device.
+
+use super::plan::ReadRequest;
+use crate::profile::{DecodeError, Profile, RegisterKind, Value, decode};
+use crate::sample::BadReason;
+use std::time::{Duration, Instant};
+use tokio_modbus::client::{Client, Context};
+use tokio_modbus::prelude::{Request, Response, Slave, SlaveContext};
+
+/// How a device poll ended, for the connection's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every read got a reply (data or a Modbus exception).
+    Answered,
+    /// A read got no reply in time: the connection must be dropped (a late reply would
+    /// otherwise answer the next request).
+    Timeout,
+    /// The connection failed or the reply did not match the request: drop the connection.
+    ConnectionLost,
+    /// A gateway said the unit does not answer (exception 10 or 11): the link is fine.
+    GatewayNoResponse,
+}
+
+/// Result of one device poll: per point (profile order), a value or why there is none.
+#[derive(Debug, Clone)]
+pub struct DeviceRead {
+    pub points: Vec<Result<Value, BadReason>>,
+    pub outcome: Outcome,
+    /// Reads sent.
+    pub requests: u32,
+    /// Modbus exceptions received.
+    pub exceptions: u32,
+    /// First request to last reply.
+    pub elapsed: Duration,
+}
+
+/// Maps a decoding failure to the sample's bad reason.
+pub fn bad_reason(e: &DecodeError) -> BadReason {
+    match e {
+        DecodeError::Short { .. } => BadReason::BadReply,
+        DecodeError::NoValue(_) => BadReason::NoValue,
+        DecodeError::NotFinite | DecodeError::OutOfRange(_) => BadReason::OutOfRange,
+    }
+}
+
+fn request_of(r: &ReadRequest) -> Request<'static> {
+    match r.register {
+        RegisterKind::Coil => Request::ReadCoils(r.start, r.count),
+        RegisterKind::Discrete => Request::ReadDiscreteInputs(r.start, r.count),
+        RegisterKind::Holding => Request::ReadHoldingRegisters(r.start, r.count),
+        RegisterKind::Input => Request::ReadInputRegisters(r.start, r.count),
+    }
+}
+
+enum Reply {
+    Words(Vec<u16>),
+    Bits(Vec<bool>),
+}
+
+/// Checks that a response is the one asked for and long enough; trims bit padding.
+fn check_reply(r: &ReadRequest, resp: Response) -> Option<Reply> {
+    let n = usize::from(r.count);
+    match (r.register, resp) {
+        (RegisterKind::Holding, Response::ReadHoldingRegisters(w))
+        | (RegisterKind::Input, Response::ReadInputRegisters(w))
+            if w.len() == n =>
+        {
+            Some(Reply::Words(w))
+        }
+        (RegisterKind::Coil, Response::ReadCoils(mut b))
+        | (RegisterKind::Discrete, Response::ReadDiscreteInputs(mut b))
+            if b.len() >= n =>
+        {
+            b.truncate(n);
+            Some(Reply::Bits(b))
+        }
+        _ => None,
+    }
+}
+
+/// Polls one device: every planned read in turn, each with `timeout`. Stops at the first
+/// timeout or connection failure (the remaining points take that reason).
+pub async fn read_device(
+    ctx: &mut Context,
+    unit_id: u8,
+    timeout: Duration,
+    profile: &Profile,
+    requests: &[ReadRequest],
+) -> DeviceRead {
+    let mut points: Vec<Result<Value, BadReason>> =
+        vec![Err(BadReason::CommFailure); profile.points.len()];
+    let mut out = DeviceRead {
+        points: Vec::new(),
+        outcome: Outcome::Answered,
+        requests: 0,
+        exceptions: 0,
+        elapsed: Duration::ZERO,
+    };
+    let start = Instant::now();
+    ctx.set_slave(Slave(unit_id));
+    for (k, r) in requests.iter().enumerate() {
+        out.requests += 1;
+        let reply = tokio::time::timeout(timeout, ctx.call(request_of(r))).await;
+        let fail_rest = |points: &mut Vec<Result<Value, BadReason>>, reason: BadReason| {
+            for q in &requests[k..] {
+                for &i in &q.points {
+                    points[i] = Err(reason);
+                }
+            }
+        };
+        match reply {
+            Err(_elapsed) => {
+                fail_rest(&mut points, BadReason::Timeout);
+                out.outcome = Outcome::Timeout;
+                break;
+            }
+            Ok(Err(tokio_modbus::Error::Protocol(_))) => {
+                fail_rest(&mut points, BadReason::BadReply);
+                out.outcome = Outcome::ConnectionLost;
+                break;
+            }
+            Ok(Err(tokio_modbus::Error::Transport(_))) => {
+                fail_rest(&mut points, BadReason::CommFailure);
+                out.outcome = Outcome::ConnectionLost;
+                break;
+            }
+            Ok(Ok(Err(exception))) => {
+                out.exceptions += 1;
+                let code = u8::from(exception);
+                if code == 0x0A || code == 0x0B {
+                    fail_rest(&mut points, BadReason::Exception(code));
+                    out.outcome = Outcome::GatewayNoResponse;
+                    break;
+                }
+                for &i in &r.points {
+                    points[i] = Err(BadReason::Exception(code));
+                }
+            }
+            Ok(Ok(Ok(resp))) => match check_reply(r, resp) {
+                None => {
+                    // A short or mismatched reply: the stream can no longer be trusted.
+                    fail_rest(&mut points, BadReason::BadReply);
+                    out.outcome = Outcome::ConnectionLost;
+                    break;
+                }
+                Some(Reply::Words(words)) => {
+                    for &i in &r.points {
+                        let p = &profile.points[i];
+                        let at = r.offset_of(p.pdu_address);
+                        points[i] =
+                            decode::decode_registers(p, &words[at..at + usize::from(p.count)])
+                                .map_err(|e| bad_reason(&e));
+                    }
+                }
+                Some(Reply::Bits(bits)) => {
+                    for &i in &r.points {
+                        points[i] = Ok(Value::Bool(
+                            bits[r.offset_of(profile.points[i].pdu_address)],
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    out.elapsed = start.elapsed();
+    out.points = points;
+    out
+}

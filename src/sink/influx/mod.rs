@@ -1,0 +1,3 @@
+//! The InfluxDB sink: batches lines (DESIGN.md "InfluxDB schema") and writes them.
+
+pub mod line;

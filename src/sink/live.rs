@@ -1,0 +1,151 @@
+//! The live state: each point's last value, quality and short history, and each device's
+//! last poll status; what the API serves.
+
+use crate::buffer::drain::Sink;
+use crate::config::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::sample::{PollStatus, Quality, Record, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+/// A point's latest sample and recent history.
+#[derive(Debug, Clone)]
+pub struct PointState {
+    /// Last good value (kept when later samples are bad, so a reader sees what it was).
+    pub value: Option<Value>,
+    pub quality: Quality,
+    /// Scheduled time of the last sample, ns since the epoch (0: never polled).
+    pub time_ns: i64,
+    /// Oldest first: (time ns, value, quality class is good).
+    pub history: VecDeque<(i64, Option<f64>)>,
+}
+
+/// Shared live state; cheap to clone.
+#[derive(Clone)]
+pub struct LiveState {
+    inner: Arc<RwLock<Inner>>,
+    pub catalog: Arc<Catalog>,
+    history: usize,
+}
+
+struct Inner {
+    points: Vec<PointState>,
+    devices: Vec<Option<PollStatus>>,
+}
+
+impl LiveState {
+    /// Empty state for every point of the catalog, keeping `history` samples per point.
+    pub fn new(catalog: Arc<Catalog>, history: usize) -> LiveState {
+        let points = (0..catalog.point_count())
+            .map(|_| PointState {
+                value: None,
+                quality: Quality::Bad(crate::sample::BadReason::Stale),
+                time_ns: 0,
+                history: VecDeque::new(),
+            })
+            .collect();
+        let devices = vec![None; catalog.devices.len()];
+        LiveState {
+            inner: Arc::new(RwLock::new(Inner { points, devices })),
+            catalog,
+            history,
+        }
+    }
+
+    /// A copy of every point's state, in catalog order.
+    pub fn points(&self) -> Vec<PointState> {
+        self.inner
+            .read()
+            .map(|i| i.points.clone())
+            .unwrap_or_default()
+    }
+
+    /// A copy of one point's state.
+    pub fn point(&self, id: crate::sample::PointId) -> Option<PointState> {
+        self.inner.read().ok()?.points.get(id.0 as usize).cloned()
+    }
+
+    /// Each device's last poll status, in catalog order.
+    pub fn devices(&self) -> Vec<Option<PollStatus>> {
+        self.inner
+            .read()
+            .map(|i| i.devices.clone())
+            .unwrap_or_default()
+    }
+
+    fn apply(&self, records: &[Record]) {
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        for r in records {
+            match r {
+                Record::Sample(s) => {
+                    let Some(p) = inner.points.get_mut(s.point.0 as usize) else {
+                        continue;
+                    };
+                    if s.time_ns < p.time_ns {
+                        continue;
+                    }
+                    p.time_ns = s.time_ns;
+                    p.quality = s.quality;
+                    if s.value.is_some() {
+                        p.value = s.value.clone();
+                    }
+                    if self.history > 0 {
+                        if p.history.len() >= self.history {
+                            p.history.pop_front();
+                        }
+                        p.history
+                            .push_back((s.time_ns, s.value.as_ref().and_then(Value::as_f64)));
+                    }
+                }
+                Record::Poll(st) => {
+                    if let Some(d) = inner.devices.get_mut(st.device.0 as usize) {
+                        *d = Some(*st);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The drain's view of the live state: collects records, applies them once per pass.
+pub struct LiveSink {
+    state: LiveState,
+    metrics: Arc<Metrics>,
+    pending: Vec<Record>,
+}
+
+impl LiveSink {
+    pub fn new(state: LiveState, metrics: Arc<Metrics>) -> LiveSink {
+        LiveSink {
+            state,
+            metrics,
+            pending: Vec::with_capacity(4096),
+        }
+    }
+}
+
+impl Sink for LiveSink {
+    fn record(&mut self, record: &Record) {
+        if let Record::Sample(s) = record {
+            self.metrics.samples_total.fetch_add(1, Ordering::Relaxed);
+            if s.quality == Quality::Good {
+                self.metrics.samples_good.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.pending.push(record.clone());
+    }
+
+    fn tick(&mut self) {
+        if !self.pending.is_empty() {
+            self.state.apply(&self.pending);
+            self.pending.clear();
+        }
+    }
+
+    fn close(&mut self) {
+        self.tick();
+    }
+}
