@@ -5,10 +5,14 @@
 //! [`buffer`] carries samples in lock-free ring buffers, [`sink`] keeps the live state and
 //! writes InfluxDB, [`api`] serves HTTP, and [`sim`] simulates stations for tests and the demo.
 
+pub mod api;
 pub mod buffer;
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod metrics;
 pub mod poll;
 pub mod profile;
 pub mod sample;
+pub mod sim;
 pub mod sink;

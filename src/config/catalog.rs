@@ -92,6 +92,11 @@ impl Catalog {
         self.point_device.len()
     }
 
+    /// The device id of a point.
+    pub fn device_id_of(&self, p: PointId) -> DeviceId {
+        self.point_device[p.0 as usize]
+    }
+
     /// The device of a point.
     pub fn device_of(&self, p: PointId) -> &DeviceInfo {
         &self.devices[self.point_device[p.0 as usize].0 as usize]

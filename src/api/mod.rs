@@ -1,0 +1,201 @@
+//! The HTTP API (warp), DESIGN.md "HTTP API": health, Prometheus metrics, and live points.
+//! Every answer is JSON except `/metrics`; errors are `{"error": "..."}` with a 4xx status.
+
+use crate::metrics::Metrics;
+use crate::sample::{BadReason, PointId, Quality, Value, now_ns};
+use crate::sink::live::{LiveState, PointState};
+use serde_json::{Value as Json, json};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// A sample older than this many poll intervals is reported `stale`.
+pub const STALE_AFTER_INTERVALS: i64 = 3;
+
+/// What the routes read.
+#[derive(Clone)]
+pub struct ApiState {
+    pub live: LiveState,
+    pub metrics: Arc<Metrics>,
+}
+
+fn value_json(v: &Option<Value>) -> Json {
+    match v {
+        Some(Value::F64(x)) if x.is_finite() => json!(x),
+        Some(Value::I64(x)) => json!(x),
+        Some(Value::Bool(b)) => json!(b),
+        Some(Value::Text(s)) => json!(s),
+        _ => Json::Null,
+    }
+}
+
+fn rfc3339(ns: i64) -> Json {
+    if ns <= 0 {
+        return Json::Null;
+    }
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64);
+    json!(humantime::format_rfc3339_millis(t).to_string())
+}
+
+/// A point's JSON: site, device, point, value, unit, quality (with reason), timestamp.
+fn point_json(api: &ApiState, id: PointId, st: &PointState, now: i64) -> Json {
+    let c = &api.live.catalog;
+    let d = c.device_of(id);
+    let p = c.point(id);
+    let interval = d.poll_interval.as_nanos() as i64;
+    let quality =
+        if st.time_ns == 0 || now - st.time_ns > STALE_AFTER_INTERVALS * interval + 1_000_000_000 {
+            Quality::Bad(BadReason::Stale)
+        } else {
+            st.quality
+        };
+    // A bad sample's value is the last good one, shown for context only.
+    json!({
+        "site": c.site_of(d).id,
+        "device": d.id,
+        "point": p.name,
+        "value": value_json(&st.value),
+        "unit": p.unit,
+        "quality": quality.class(),
+        "reason": quality.reason().map(|r| r.to_string()),
+        "time": rfc3339(st.time_ns),
+        "time_ns": st.time_ns,
+    })
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(&json!({"error": message.into()})), status)
+        .into_response()
+}
+
+/// All routes.
+pub fn routes(
+    api: ApiState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    let counted = {
+        let m = api.metrics.clone();
+        warp::any()
+            .map(move || {
+                m.http_requests.fetch_add(1, Ordering::Relaxed);
+            })
+            .untuple_one()
+    };
+    let with = move || {
+        let a = api.clone();
+        warp::any().map(move || a.clone())
+    };
+    let health = warp::path!("health")
+        .and(warp::get())
+        .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
+    let ready = warp::path!("ready")
+        .and(warp::get())
+        .and(with())
+        .map(|a: ApiState| {
+            let polled = a.live.devices().iter().any(Option::is_some);
+            let body = json!({"ready": polled, "devices": a.live.catalog.devices.len()});
+            let status = if polled || a.live.catalog.devices.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with())
+        .map(|a: ApiState| {
+            warp::reply::with_header(
+                a.metrics.render(),
+                "content-type",
+                "text/plain; version=0.0.4",
+            )
+            .into_response()
+        });
+    let points = warp::path!("api" / "v1" / "points")
+        .and(warp::get())
+        .and(with())
+        .map(|a: ApiState| {
+            let now = now_ns();
+            let states = a.live.points();
+            let list: Vec<Json> = states
+                .iter()
+                .enumerate()
+                .map(|(i, st)| point_json(&a, PointId(i as u32), st, now))
+                .collect();
+            warp::reply::json(&list).into_response()
+        });
+    let point = warp::path!("api" / "v1" / "points" / String / String / String)
+        .and(warp::get())
+        .and(with())
+        .map(|site: String, device: String, name: String, a: ApiState| {
+            let Some(id) = a.live.catalog.find(&site, &device, &name) else {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("no point {site}/{device}/{name}"),
+                );
+            };
+            let Some(st) = a.live.point(id) else {
+                return error(StatusCode::NOT_FOUND, "no state");
+            };
+            let mut j = point_json(&a, id, &st, now_ns());
+            j["history"] = st
+                .history
+                .iter()
+                .map(|(t, v)| json!({"time_ns": t, "value": v}))
+                .collect();
+            warp::reply::json(&j).into_response()
+        });
+    counted
+        .and(
+            health
+                .or(ready)
+                .unify()
+                .or(metrics)
+                .unify()
+                .or(points)
+                .unify()
+                .or(point)
+                .unify(),
+        )
+        .recover(handle_rejection)
+        .unify()
+}
+
+async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    Ok(if r.is_not_found() {
+        error(
+            StatusCode::NOT_FOUND,
+            "no such route; see README.md \"HTTP API\"",
+        )
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+        )
+    } else {
+        error(StatusCode::BAD_REQUEST, format!("bad request: {r:?}"))
+    })
+}
+
+/// Serves the API on `listener` until `stop` resolves.
+pub async fn serve(
+    api: ApiState,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(routes(api))
+        .incoming(listener)
+        .graceful(stop)
+        .run()
+        .await;
+}
+
+/// Binds the listen address with a clear error.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}

@@ -1,0 +1,194 @@
+//! Wires the stages of DESIGN.md's data flow together: pollers → ring buffers → drain →
+//! live state and InfluxDB writer (with the disk spool) → HTTP API.
+
+use crate::api::{self, ApiState};
+use crate::buffer::{self, drain};
+use crate::config::Network;
+use crate::config::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::poll::ConnectionPoller;
+use crate::sample::Quality;
+use crate::sink::influx::{batch::InfluxSink, writer};
+use crate::sink::live::{LiveSink, LiveState};
+use crate::sink::spool::Spool;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Spool(#[from] crate::sink::spool::SpoolError),
+    #[error(transparent)]
+    Influx(#[from] writer::WriteError),
+    #[error("{0}")]
+    Listen(std::io::Error),
+}
+
+/// A running pipeline.
+pub struct Daemon {
+    pub live: LiveState,
+    pub metrics: Arc<Metrics>,
+    /// Where the API listens (the real port when 0 was asked).
+    pub api_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    pollers: Vec<JoinHandle<()>>,
+    drain: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    api: JoinHandle<()>,
+    api_stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Starts every stage for `network`. `listen` overrides `[api] listen`.
+pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daemon, DaemonError> {
+    let cfg = &network.config;
+    let catalog = Arc::new(Catalog::new(network));
+    let metrics = Arc::new(Metrics::new(
+        catalog
+            .devices
+            .iter()
+            .map(|d| (catalog.site_of(d).id.clone(), d.id.clone())),
+    ));
+    let spool_dir = cfg.daemon.data_dir.join("spool");
+    let spool = Arc::new(Mutex::new(Spool::open(
+        &spool_dir,
+        cfg.daemon.spool_max_mib.saturating_mul(1 << 20),
+        metrics.clone(),
+    )?));
+    let target = cfg.influxdb.as_ref().map(writer::Target::new).transpose()?;
+    let (batch_lines, flush_interval, max_retries) = cfg
+        .influxdb
+        .as_ref()
+        .map(|i| (i.batch_lines, i.flush_interval, i.max_retries))
+        .unwrap_or((5000, Duration::from_secs(1), 0));
+    if target.is_none() {
+        tracing::info!(dir = %spool_dir.display(), "no [influxdb] configured: samples go to the disk spool only");
+    }
+
+    let (stop, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let mut consumers = Vec::new();
+    let mut pollers = Vec::new();
+    for (address, devices) in catalog.connections() {
+        let (producer, consumer) = buffer::channel(&address, cfg.buffer.capacity, wake.clone());
+        if let Ok(mut b) = metrics.buffers.lock() {
+            b.push(producer.stats().clone());
+        }
+        consumers.push(consumer);
+        let poller = ConnectionPoller::new(
+            address,
+            &devices,
+            catalog.clone(),
+            metrics.clone(),
+            producer,
+        );
+        pollers.push(tokio::spawn(poller.run(stop_rx.clone())));
+    }
+
+    let live = LiveState::new(catalog.clone(), cfg.buffer.history);
+    let (batch_tx, batch_rx) = mpsc::channel(256);
+    let sinks: Vec<Box<dyn drain::Sink>> = vec![
+        Box::new(LiveSink::new(live.clone(), metrics.clone())),
+        Box::new(InfluxSink::new(
+            catalog.clone(),
+            metrics.clone(),
+            batch_lines,
+            flush_interval,
+            batch_tx,
+            spool.clone(),
+        )),
+    ];
+    let drain = tokio::spawn(drain::run(
+        consumers,
+        sinks,
+        wake,
+        Duration::from_millis(100),
+        stop_rx.clone(),
+    ));
+    let writer = tokio::spawn(writer::run(
+        target,
+        max_retries,
+        batch_rx,
+        spool,
+        metrics.clone(),
+    ));
+
+    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
+        .await
+        .map_err(DaemonError::Listen)?;
+    let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
+    let (api_stop, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let state = ApiState {
+        live: live.clone(),
+        metrics: metrics.clone(),
+    };
+    let api = tokio::spawn(api::serve(state, listener, async move {
+        let _ = api_stop_rx.await;
+    }));
+    tracing::info!(%api_addr, devices = catalog.devices.len(), points = catalog.point_count(), "vigie started");
+    Ok(Daemon {
+        live,
+        metrics,
+        api_addr,
+        stop,
+        pollers,
+        drain,
+        writer,
+        api,
+        api_stop: Some(api_stop),
+    })
+}
+
+impl Daemon {
+    /// A one-line summary: sites up, points good, samples/s since the last call.
+    pub fn summary(&self, last_samples: &mut u64, elapsed: Duration) -> String {
+        let c = &self.live.catalog;
+        let devices = self.live.devices();
+        let mut site_up = vec![true; c.sites.len()];
+        for (d, st) in c.devices.iter().zip(&devices) {
+            if !st.is_some_and(|s| s.up) {
+                site_up[d.site] = false;
+            }
+        }
+        let points = self.live.points();
+        let good = points.iter().filter(|p| p.quality == Quality::Good).count();
+        let total = self.metrics.samples_total.load(Ordering::Relaxed);
+        let rate = (total - *last_samples) as f64 / elapsed.as_secs_f64().max(1e-3);
+        *last_samples = total;
+        let w = &self.metrics.writer;
+        format!(
+            "sites up {}/{} | points good {}/{} | {:.0} samples/s | written {} lines, spool {} KiB",
+            site_up.iter().filter(|u| **u).count(),
+            c.sites.len(),
+            good,
+            points.len(),
+            rate,
+            w.lines_sent.load(Ordering::Relaxed),
+            w.spool_bytes.load(Ordering::Relaxed) / 1024,
+        )
+    }
+
+    /// Stops polling, drains and flushes everything to InfluxDB or the spool, stops the API.
+    /// Bounded: gives the writer at most `grace` to finish.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for p in self.pollers.drain(..) {
+            let _ = p.await;
+        }
+        let _ = self.drain.await;
+        if tokio::time::timeout(grace, &mut self.writer).await.is_err() {
+            tracing::warn!(
+                "writer did not finish within {grace:?}; unsent batches stay in the spool"
+            );
+            self.writer.abort();
+        }
+        if let Some(s) = self.api_stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.api).await;
+    }
+}

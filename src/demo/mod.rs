@@ -1,0 +1,62 @@
+//! `vigie demo`: the simulator with three sites (pumping station, substation, borehole) and
+//! the daemon polling it, from the embedded `sim.toml` and `vigie.toml` beside this file.
+
+use crate::config::{self, CheckError, InfluxConfig, Network};
+use crate::daemon::{self, Daemon};
+use crate::sim::{self, RunningSim, SimConfig, World};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The simulator's configuration.
+pub const SIM_TOML: &str = include_str!("sim.toml");
+/// The daemon's configuration, with `{NAME}` placeholders for the simulator's addresses.
+pub const VIGIE_TOML: &str = include_str!("vigie.toml");
+
+/// Demo set-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
+    #[error("demo configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<CheckError>),
+    #[error(transparent)]
+    Daemon(#[from] daemon::DaemonError),
+}
+
+/// What `vigie demo` can change.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub profiles_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub listen: Option<SocketAddr>,
+    pub influxdb: Option<InfluxConfig>,
+}
+
+/// The generated `vigie.toml` for simulator addresses `bound` (name → address).
+pub fn vigie_toml(bound: &[(String, SocketAddr)], data_dir: &Path) -> String {
+    let mut text = VIGIE_TOML.replace(
+        "{DATA_DIR}",
+        &data_dir.display().to_string().replace('\\', "/"),
+    );
+    for (name, addr) in bound {
+        text = text.replace(&format!("{{{name}}}"), &addr.to_string());
+    }
+    text
+}
+
+/// Starts the simulator, then the daemon against it.
+pub async fn start(opts: DemoOptions) -> Result<(RunningSim, Daemon, Network), DemoError> {
+    let mut sim_config = SimConfig::parse(Path::new("demo/sim.toml"), SIM_TOML)?;
+    sim_config.profiles_dir = opts.profiles_dir.clone();
+    let running = sim::start(World::new(sim_config)?).await?;
+    let text = vigie_toml(&running.addresses, &opts.data_dir);
+    let mut network = config::check::from_text(
+        Path::new("demo/vigie.toml"),
+        &text,
+        Some(&opts.profiles_dir),
+    )
+    .map_err(DemoError::Config)?;
+    network.config.influxdb = opts.influxdb;
+    let daemon = daemon::start(&network, opts.listen).await?;
+    Ok((running, daemon, network))
+}

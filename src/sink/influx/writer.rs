@@ -1,0 +1,316 @@
+//! The InfluxDB writer task: sends batches, retries transient failures with backoff, spools
+//! what it cannot send, and replays the spool, oldest first, when InfluxDB answers again.
+//!
+//! v2 (`/api/v2/write`, org, bucket, token) goes through the influxdb2 client; v1
+//! (`/write?db=`) through the same reqwest 0.11 stack. A 5xx, a connection error, or a
+//! 401/403/404/413 (configuration, not data) is transient: the batch is kept. A 400 or 422
+//! means InfluxDB refused the data itself: the batch is logged with InfluxDB's message (which
+//! names the offending line) and dropped, since sending it again cannot succeed.
+
+use crate::config::{InfluxApi, InfluxConfig};
+use crate::metrics::Metrics;
+use crate::sink::spool::Spool;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// InfluxDB refused the data (400/422): sending it again cannot succeed.
+    #[error("InfluxDB rejected the batch: HTTP {status}: {body}")]
+    Rejected { status: u16, body: String },
+    /// Unreachable, 5xx, or a configuration error (401/403/404/413): keep the batch.
+    #[error("InfluxDB write failed: {0}")]
+    Transient(String),
+    /// The client could not be built from the configuration.
+    #[error("InfluxDB client: {0}")]
+    Setup(String),
+}
+
+/// An InfluxDB endpoint.
+pub enum Target {
+    V1 {
+        client: reqwest011::Client,
+        write_url: String,
+        username: String,
+        password: String,
+    },
+    V2 {
+        client: influxdb2::Client,
+        bucket: String,
+    },
+}
+
+struct RawBatch(Bytes);
+
+impl influxdb2::models::WriteDataPoint for RawBatch {
+    fn write_data_point_to<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
+        w.write_all(&self.0)
+    }
+}
+
+fn classify(status: u16, body: String) -> WriteError {
+    match status {
+        400 | 422 => WriteError::Rejected { status, body },
+        _ => WriteError::Transient(format!("HTTP {status}: {body}")),
+    }
+}
+
+impl Target {
+    /// Builds the client for `cfg` (URL checked; no request sent).
+    pub fn new(cfg: &InfluxConfig) -> Result<Target, WriteError> {
+        let builder = reqwest011::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout);
+        let base = cfg.url.trim_end_matches('/');
+        match cfg.api {
+            InfluxApi::V2 => {
+                let client =
+                    influxdb2::ClientBuilder::with_builder(builder, base, &cfg.org, &cfg.token)
+                        .build()
+                        .map_err(|e| WriteError::Setup(e.to_string()))?;
+                Ok(Target::V2 {
+                    client,
+                    bucket: cfg.bucket.clone(),
+                })
+            }
+            InfluxApi::V1 => {
+                let client = builder
+                    .build()
+                    .map_err(|e| WriteError::Setup(e.to_string()))?;
+                let mut url = reqwest011::Url::parse(&format!("{base}/write"))
+                    .map_err(|e| WriteError::Setup(e.to_string()))?;
+                url.query_pairs_mut()
+                    .append_pair("db", &cfg.database)
+                    .append_pair("precision", "ns");
+                Ok(Target::V1 {
+                    client,
+                    write_url: url.to_string(),
+                    username: cfg.username.clone(),
+                    password: cfg.password.clone(),
+                })
+            }
+        }
+    }
+
+    /// One write attempt.
+    pub async fn write(&self, batch: Bytes) -> Result<(), WriteError> {
+        match self {
+            Target::V2 { client, bucket } => {
+                let body = futures::stream::iter(vec![RawBatch(batch)]);
+                match client
+                    .write_with_precision(
+                        bucket,
+                        body,
+                        influxdb2::api::write::TimestampPrecision::Nanoseconds,
+                    )
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(influxdb2::RequestError::Http { status, text }) => {
+                        Err(classify(status.as_u16(), text))
+                    }
+                    Err(e) => Err(WriteError::Transient(e.to_string())),
+                }
+            }
+            Target::V1 {
+                client,
+                write_url,
+                username,
+                password,
+            } => {
+                let mut req = client.post(write_url).body(batch);
+                if !username.is_empty() {
+                    req = req.basic_auth(username, Some(password));
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| WriteError::Transient(e.to_string()))?;
+                let status = resp.status().as_u16();
+                if (200..300).contains(&status) {
+                    Ok(())
+                } else {
+                    Err(classify(status, resp.text().await.unwrap_or_default()))
+                }
+            }
+        }
+    }
+}
+
+/// Writes batches from `rx` until it closes. Without a target every batch goes to the spool.
+pub async fn run(
+    target: Option<Target>,
+    max_retries: u32,
+    mut rx: mpsc::Receiver<Bytes>,
+    spool: Arc<Mutex<Spool>>,
+    metrics: Arc<Metrics>,
+) {
+    let mut w = Writer {
+        target,
+        max_retries,
+        spool,
+        metrics,
+        outage: false,
+    };
+    // A persistent interval: live batches arriving every second must not starve the replay.
+    let mut replay_tick = tokio::time::interval(Duration::from_secs(2));
+    replay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            b = rx.recv() => match b {
+                Some(b) => w.handle(b).await,
+                None => break,
+            },
+            _ = replay_tick.tick() => {
+                if w.target.is_some() && w.spool_len() > 0 {
+                    w.replay(&rx).await;
+                }
+            }
+        }
+    }
+    // Shutting down: a last attempt at what the spool holds, so a clean stop leaves it empty
+    // when InfluxDB is up.
+    if w.target.is_some() && !w.outage && w.spool_len() > 0 {
+        w.replay(&rx).await;
+    }
+}
+
+struct Writer {
+    target: Option<Target>,
+    max_retries: u32,
+    spool: Arc<Mutex<Spool>>,
+    metrics: Arc<Metrics>,
+    outage: bool,
+}
+
+impl Writer {
+    fn spool_len(&self) -> usize {
+        self.spool.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    fn to_spool(&self, batch: &[u8]) {
+        match self.spool.lock() {
+            Ok(mut s) => {
+                if let Err(e) = s.push(batch) {
+                    tracing::error!(error = %e, "batch lost: spool refused it");
+                }
+            }
+            Err(_) => tracing::error!("spool lock poisoned; batch lost"),
+        }
+    }
+
+    fn sent(&self, batch: &[u8]) {
+        self.metrics
+            .writer
+            .batches_sent
+            .fetch_add(1, Ordering::Relaxed);
+        let lines = batch.iter().filter(|&&b| b == b'\n').count();
+        self.metrics
+            .writer
+            .lines_sent
+            .fetch_add(lines as u64, Ordering::Relaxed);
+    }
+
+    fn rejected(&self, e: &WriteError, batch: &[u8]) {
+        self.metrics
+            .writer
+            .batches_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        let first =
+            String::from_utf8_lossy(batch.split(|&b| b == b'\n').next().unwrap_or_default())
+                .to_string();
+        tracing::error!(error = %e, first_line = %first, "InfluxDB refused a batch (data error); dropped");
+    }
+
+    async fn handle(&mut self, batch: Bytes) {
+        let Some(target) = &self.target else {
+            self.to_spool(&batch);
+            return;
+        };
+        if self.outage {
+            self.to_spool(&batch);
+            return;
+        }
+        let mut attempt = 0;
+        loop {
+            match target.write(batch.clone()).await {
+                Ok(()) => {
+                    self.sent(&batch);
+                    return;
+                }
+                Err(e @ (WriteError::Rejected { .. } | WriteError::Setup(_))) => {
+                    self.rejected(&e, &batch);
+                    return;
+                }
+                Err(WriteError::Transient(why)) => {
+                    if attempt >= self.max_retries {
+                        self.metrics
+                            .writer
+                            .batches_failed
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %why, "InfluxDB unavailable; spooling batches to disk until it answers");
+                        self.outage = true;
+                        self.to_spool(&batch);
+                        return;
+                    }
+                    attempt += 1;
+                    self.metrics.writer.retries.fetch_add(1, Ordering::Relaxed);
+                    let wait = Duration::from_millis(500).saturating_mul(1 << (attempt - 1).min(4));
+                    tracing::warn!(error = %why, attempt, retry_in = ?wait, "InfluxDB write failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Sends spooled batches, oldest first, while InfluxDB accepts them and no live batch waits.
+    async fn replay(&mut self, rx: &mpsc::Receiver<Bytes>) {
+        let Some(target) = &self.target else { return };
+        loop {
+            let next = match self.spool.lock() {
+                Ok(s) => s.oldest(),
+                Err(_) => return,
+            };
+            let (seq, data) = match next {
+                Ok(Some(x)) => x,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    return;
+                }
+            };
+            let result = target.write(Bytes::from(data.clone())).await;
+            match result {
+                Ok(()) => {
+                    self.sent(&data);
+                    self.metrics
+                        .writer
+                        .batches_replayed
+                        .fetch_add(1, Ordering::Relaxed);
+                    if self.outage {
+                        tracing::info!("InfluxDB answers again; replaying the spool");
+                    }
+                    self.outage = false;
+                }
+                Err(e @ WriteError::Rejected { .. }) => self.rejected(&e, &data),
+                Err(_) => {
+                    self.outage = true;
+                    return;
+                }
+            }
+            if let Ok(mut s) = self.spool.lock()
+                && let Err(e) = s.remove(seq)
+            {
+                tracing::error!(error = %e, "cannot remove a replayed batch from the spool");
+                return;
+            }
+            if !rx.is_empty() {
+                return;
+            }
+        }
+    }
+}
