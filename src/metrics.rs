@@ -51,6 +51,14 @@ impl Histogram {
     }
 }
 
+/// A per-device counter's name, Prometheus type, help text and accessor.
+type DeviceMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&DeviceCounters) -> &AtomicU64,
+);
+
 /// Per-device poll counters.
 #[derive(Debug, Default)]
 pub struct DeviceCounters {
@@ -115,7 +123,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut o = String::with_capacity(4096 + self.devices.len() * 2048);
         let g = |v: &AtomicU64| v.load(Ordering::Relaxed);
-        let per_device: [(&str, &str, &str, fn(&DeviceCounters) -> &AtomicU64); 7] = [
+        let per_device: [DeviceMetric; 7] = [
             (
                 "vigie_device_up",
                 "gauge",

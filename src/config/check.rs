@@ -4,7 +4,8 @@
 //! TOML parser or a search of the text finds it, and the key.
 
 use super::Config;
-use crate::profile::{Profile, ProfileError, line_of};
+use super::position::{key_at_line, line_of};
+use crate::profile::{Profile, ProfileError};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -114,14 +115,20 @@ fn layered(path: &Path, env: Option<HashMap<String, String>>) -> Result<Config, 
 fn validate(path: &Path, text: &str, config: Config) -> Result<Network, Vec<CheckError>> {
     let mut errors = Vec::new();
     let mut err = |key: String, needle: Option<&str>, message: String| {
+        let anchor = if message.starts_with("duplicate") {
+            needle.and_then(|n| find_last_line(text, n))
+        } else {
+            needle.and_then(|n| find_line(text, n))
+        };
+        let field = key.rsplit('.').next().unwrap_or("");
+        let line = anchor.map(|a| refine_to_key(text, a, field).unwrap_or(a));
         errors.push(CheckError {
             file: path.to_path_buf(),
-            line: needle.and_then(|n| find_line(text, n)),
+            line,
             key,
             message,
         });
     };
-
     let mut zone_ids = HashSet::new();
     for (i, z) in config.zones.iter().enumerate() {
         check_id(&z.id).unwrap_or_else(|m| err(format!("zones[{i}].id"), Some(&quoted(&z.id)), m));
@@ -267,11 +274,12 @@ fn validate(path: &Path, text: &str, config: Config) -> Result<Network, Vec<Chec
             Err(ProfileError::Parse {
                 path: p,
                 line,
+                key,
                 message,
             }) => profile_errors.push(CheckError {
                 file: p,
                 line,
-                key: "-".into(),
+                key,
                 message,
             }),
             Err(ProfileError::Invalid {
@@ -335,27 +343,37 @@ fn find_line(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
-/// The key written at a line, prefixed by the table header above it: `[[sites.devices]] unit_id`.
-fn key_at_line(text: &str, line: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(this) = lines.get(line.saturating_sub(1)) else {
-        return "-".into();
+/// From the line of a table's anchor (its id), the line where `field` is set inside the
+/// same table (inline or not), if it is written there.
+fn refine_to_key(text: &str, anchor: usize, field: &str) -> Option<usize> {
+    let is_key = |l: &str| {
+        l.split([',', '{']).any(|part| {
+            part.trim()
+                .split('=')
+                .next()
+                .is_some_and(|k| k.trim() == field)
+                && part.contains('=')
+        })
     };
-    let t = this.trim();
-    let key = if t.starts_with('[') {
-        ""
-    } else {
-        t.split('=').next().unwrap_or("").trim()
-    };
-    let header = lines[..line.saturating_sub(1)]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .unwrap_or("");
-    match (header, key) {
-        ("", k) => k.to_string(),
-        (h, "") => t.to_string().max(h.to_string()),
-        (h, k) => format!("{h} {k}"),
+    for (i, l) in text.lines().enumerate().skip(anchor - 1) {
+        if i + 1 > anchor && l.trim_start().starts_with('[') {
+            break;
+        }
+        if is_key(l) {
+            return Some(i + 1);
+        }
+        if i + 1 > anchor && l.trim_start().starts_with("id") {
+            break;
+        }
     }
+    None
+}
+
+/// Last line containing `needle` (where a duplicate is).
+fn find_last_line(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .last()
+        .map(|(i, _)| i + 1)
 }

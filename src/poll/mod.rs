@@ -180,7 +180,7 @@ impl ConnectionPoller {
                 };
                 self.connect_failures += 1;
                 let backoff = backoff(self.connect_failures);
-                if self.connect_failures == 1 || self.connect_failures % 20 == 0 {
+                if self.connect_failures == 1 || self.connect_failures.is_multiple_of(20) {
                     tracing::warn!(address = %self.address, error = %why, retry_in = ?backoff, failures = self.connect_failures, "cannot connect");
                 }
                 self.reconnect_at = Some(Instant::now() + backoff);

@@ -8,6 +8,7 @@
 pub mod address;
 pub mod decode;
 
+use crate::config::position::{key_at_line, line_of};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,11 @@ pub enum ProfileError {
         source: std::io::Error,
     },
     /// The TOML did not parse or did not match the format; `line` is 1-based when known.
-    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    #[error("{path}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Parse {
         path: PathBuf,
         line: Option<usize>,
+        key: String,
         message: String,
     },
     /// A point is invalid (address, type, bit, overlap, ...); `key` is `points[i].field`.
@@ -285,10 +287,16 @@ impl Profile {
 
     /// Parses and validates a profile's text; `path` is only used in messages.
     pub fn parse(id: &str, path: &Path, text: &str) -> Result<Profile, ProfileError> {
-        let file: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::Parse {
-            path: path.to_path_buf(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().to_string(),
+        let file: ProfileFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ProfileError::Parse {
+                path: path.to_path_buf(),
+                line,
+                key: line
+                    .map(|l| key_at_line(text, l))
+                    .unwrap_or_else(|| "-".into()),
+                message: e.message().trim().to_string(),
+            }
         })?;
         let mut points = Vec::with_capacity(file.points.len());
         for (i, p) in file.points.iter().enumerate() {
@@ -466,11 +474,10 @@ fn check_names_and_overlaps(points: &[Point]) -> Result<(), (usize, &'static str
             let clash = match (bit_range(a), bit_range(b)) {
                 (None, None) => true,
                 (Some((sa, la)), Some((sb, lb))) => {
-                    a.pdu_address == b.pdu_address
-                        && a.count == b.count
-                        && sa < sb + lb
-                        && sb < sa + la
-                        || (a.pdu_address != b.pdu_address || a.count != b.count)
+                    // Same registers: clash when the bit ranges meet; different spans: always.
+                    a.pdu_address != b.pdu_address
+                        || a.count != b.count
+                        || (sa < sb + lb && sb < sa + la)
                 }
                 _ => false,
             };
@@ -490,11 +497,6 @@ fn check_names_and_overlaps(points: &[Point]) -> Result<(), (usize, &'static str
         }
     }
     Ok(())
-}
-
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// Best-effort line of `field` inside the `i`-th `[[points]]` table (None when not found).

@@ -171,7 +171,7 @@ impl SimConfig {
             message: match e.span() {
                 Some(s) => format!(
                     "line {}: {}",
-                    crate::profile::line_of(text, s.start),
+                    crate::config::position::line_of(text, s.start),
                     e.message()
                 ),
                 None => e.message().to_string(),

@@ -21,6 +21,12 @@ pub fn wobble(t: f64, period_s: f64, amplitude: f64) -> f64 {
         * ((2.0 * PI * t / period_s).sin() * 0.7 + (2.0 * PI * t / (period_s * 0.37)).sin() * 0.3)
 }
 
+/// Hours since 2026-01-01T00:00Z: the counters' (energy, volume) reference, so they start
+/// from plausible totals and only grow.
+fn hours_in_service(t: f64) -> f64 {
+    ((t - 1_767_225_600.0) / 3600.0).max(0.0)
+}
+
 /// Active faults at one moment, as the site models see them.
 #[derive(Debug, Clone, Default)]
 pub struct ActiveFaults {
@@ -111,8 +117,11 @@ pub fn pumping_station(t: f64, seconds_of_day: f64, pumps: u32, f: &ActiveFaults
             .map(|p| s[&format!("pump{p}.power_kw")])
             .sum::<f64>(),
     );
-    s.insert("energy_kwh".into(), 250_000.0 + t / 3600.0 * 55.0);
-    s.insert("volume_m3".into(), 1_200_000.0 + t / 3600.0 * 140.0 * 0.75);
+    s.insert("energy_kwh".into(), 250_000.0 + hours_in_service(t) * 55.0);
+    s.insert(
+        "volume_m3".into(),
+        1_200_000.0 + hours_in_service(t) * 140.0 * 0.75,
+    );
     s
 }
 
@@ -134,7 +143,10 @@ pub fn substation(t: f64, seconds_of_day: f64, feeders: u32, f: &ActiveFaults) -
         s.insert(format!("feeder{k}.load_kw"), load);
     }
     s.insert("total_power_kw".into(), total + 4.0);
-    s.insert("energy_kwh".into(), 1_800_000.0 + t / 3600.0 * 260.0);
+    s.insert(
+        "energy_kwh".into(),
+        1_800_000.0 + hours_in_service(t) * 260.0,
+    );
     s
 }
 
@@ -183,8 +195,8 @@ pub fn borehole(t: f64, seconds_of_day: f64, f: &ActiveFaults) -> Signals {
     );
     s.insert("water_temperature_c".into(), 17.5 + wobble(t, 900.0, 0.1));
     s.insert("total_power_kw".into(), power + 0.6);
-    s.insert("energy_kwh".into(), 90_000.0 + t / 3600.0 * 15.0);
-    s.insert("volume_m3".into(), 400_000.0 + t / 3600.0 * 35.0);
+    s.insert("energy_kwh".into(), 90_000.0 + hours_in_service(t) * 15.0);
+    s.insert("volume_m3".into(), 400_000.0 + hours_in_service(t) * 35.0);
     s
 }
 

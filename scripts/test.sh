@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Installs what the tests need (when missing), then runs the project's checks:
+# rustfmt, clippy (warnings are errors) and every test.
+#
+# The integration tests start real peers themselves, on free loopback ports in
+# temporary directories: pymodbus (Modbus TCP server), Debian's influxd
+# (InfluxDB 1.6.7), victoria-metrics, and the mbpoll client. Nothing needs to
+# be running beforehand; no system service is started.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYMODBUS_VERSION=3.8.6
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+have() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || [ -x "/usr/sbin/$1" ]
+}
+
+# --- Debian packages ---------------------------------------------------------
+missing=()
+have influxd || missing+=(influxdb)
+have victoria-metrics || missing+=(victoria-metrics)
+have mbpoll || missing+=(mbpoll)
+have python3 || missing+=(python3 python3-pip)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Keep the packages' services (influxdb on :8086, victoria-metrics on
+    # :8428) from starting: policy-rc.d exit 101 makes invoke-rc.d and
+    # deb-systemd-invoke skip them. The tests start their own instances.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=no
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        created_policy=yes
+    fi
+    status=0
+    {
+        as_root apt-get update -q &&
+            as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+    } || status=$?
+    if [ "$created_policy" = yes ]; then as_root rm -f "$policy"; fi
+    if [ "$status" -ne 0 ]; then
+        echo "test.sh: installing ${missing[*]} failed" >&2
+        exit "$status"
+    fi
+fi
+
+for program in influxd victoria-metrics mbpoll python3; do
+    have "$program" || { echo "test.sh: missing program after install: $program" >&2; exit 1; }
+done
+
+# --- PyPI: pymodbus ----------------------------------------------------------
+pymodbus_ok() {
+    python3 -c "import sys, pymodbus; sys.exit(pymodbus.__version__ != '$PYMODBUS_VERSION')" 2>/dev/null
+}
+if ! pymodbus_ok; then
+    step "installing pymodbus==$PYMODBUS_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "pymodbus==$PYMODBUS_VERSION" ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
+            "pymodbus==$PYMODBUS_VERSION"
+    pymodbus_ok || { echo "test.sh: pymodbus $PYMODBUS_VERSION is not importable by python3" >&2; exit 1; }
+fi
+
+# --- checks ------------------------------------------------------------------
+failed=()
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check || failed+=(fmt)
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings || failed+=(clippy)
+
+if cargo nextest --version >/dev/null 2>&1; then
+    # nextest does not run doctests; run them first so that the test
+    # runner's closing summary is the last thing printed.
+    step "cargo test --doc"
+    cargo test --doc || failed+=(doctests)
+    step "cargo nextest run --all-targets"
+    cargo nextest run --all-targets || failed+=(tests)
+else
+    step "cargo test --all-targets"
+    cargo test --all-targets || failed+=(tests)
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo
+    echo "test.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,330 @@
+//! `vigie check`: broken files give an error naming file, line and key; exit code 1.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GOOD_DEVICE: &str = r#"
+[[sites]]
+id = "PS-01"
+kind = "pumping_station"
+
+[[sites.devices]]
+id = "meter1"
+profile = "eastron-sdm630"
+address = "127.0.0.1:5020"
+unit_id = 1
+"#;
+
+fn profiles_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn header(dir: &Path) -> String {
+    format!(
+        "[daemon]\nprofiles_dir = {:?}\ndata_dir = {:?}\n",
+        profiles_dir(),
+        dir.join("var")
+    )
+}
+
+/// (config body after the [daemon] header, expected line, expected key fragment, message fragment)
+fn cases() -> Vec<(
+    &'static str,
+    String,
+    Option<usize>,
+    &'static str,
+    &'static str,
+)> {
+    vec![
+        (
+            "unknown key",
+            format!("{GOOD_DEVICE}pollinterval = \"1s\"\n"),
+            Some(14),
+            "pollinterval",
+            "unknown field",
+        ),
+        (
+            "bad duration",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"fast\""),
+            Some(14),
+            "poll_interval",
+            "invalid duration",
+        ),
+        (
+            "number for a duration",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\ntimeout = 500"),
+            Some(14),
+            "timeout",
+            "invalid type",
+        ),
+        (
+            "missing profile",
+            GOOD_DEVICE.replace("eastron-sdm630", "no-such-meter"),
+            Some(11),
+            "sites[0].devices[0].profile",
+            "not found",
+        ),
+        (
+            "duplicate site",
+            format!("{GOOD_DEVICE}[[sites]]\nid = \"PS-01\"\nkind = \"reservoir\"\n"),
+            Some(15),
+            "sites[1].id",
+            "duplicate site id",
+        ),
+        (
+            "duplicate device",
+            format!(
+                "{GOOD_DEVICE}[[sites.devices]]\nid = \"meter1\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\n"
+            ),
+            Some(15),
+            "sites[0].devices[1].id",
+            "duplicate device id",
+        ),
+        (
+            "unit id out of range",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 300"),
+            Some(13),
+            "unit_id",
+            "invalid value",
+        ),
+        (
+            "unit id 0",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 0"),
+            Some(13),
+            "unit_id",
+            "broadcast",
+        ),
+        (
+            "bad address",
+            GOOD_DEVICE.replace("127.0.0.1:5020", "127.0.0.1"),
+            Some(12),
+            "address",
+            "host:port",
+        ),
+        (
+            "timeout above interval",
+            GOOD_DEVICE.replace(
+                "unit_id = 1",
+                "unit_id = 1\npoll_interval = \"1s\"\ntimeout = \"2s\"",
+            ),
+            Some(15),
+            "timeout",
+            "at most poll_interval",
+        ),
+        (
+            "unknown site kind",
+            GOOD_DEVICE.replace("pumping_station", "castle"),
+            Some(7),
+            "kind",
+            "unknown variant",
+        ),
+        (
+            "zone fed by unknown site",
+            format!(
+                "[[zones]]\nid = \"Z\"\nutility = \"water\"\nfed_by = [\"PS-99\"]\n{GOOD_DEVICE}"
+            ),
+            Some(7),
+            "zones[0].fed_by",
+            "no site",
+        ),
+        (
+            "bad utility",
+            format!("[[zones]]\nid = \"Z\"\nutility = \"gas\"\n{GOOD_DEVICE}"),
+            Some(6),
+            "utility",
+            "unknown variant",
+        ),
+        (
+            "v1 without database",
+            format!("[influxdb]\nurl = \"http://127.0.0.1:8086\"\napi = \"v1\"\n{GOOD_DEVICE}"),
+            Some(6),
+            "influxdb.database",
+            "needs `database`",
+        ),
+        (
+            "bad id characters",
+            GOOD_DEVICE.replace("id = \"PS-01\"", "id = \"PS 01\""),
+            Some(6),
+            "sites[0].id",
+            "an id is",
+        ),
+        (
+            "not TOML",
+            format!("{GOOD_DEVICE}[[sites\n"),
+            Some(14),
+            "",
+            "unclosed array table",
+        ),
+    ]
+}
+
+#[test]
+fn each_broken_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body, line, key, message) in cases() {
+        let path = write(
+            dir.path(),
+            "vigie.toml",
+            &format!("{}{}", header(dir.path()), body),
+        );
+        let errors = vigie::config::load(&path, Some(HashMap::new()))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"));
+        let e = &errors[0];
+        let shown = e.to_string();
+        assert_eq!(e.file, path, "{name}: {shown}");
+        assert_eq!(e.line, line, "{name}: {shown}");
+        assert!(shown.contains(key), "{name}: key {key:?} not in {shown:?}");
+        assert!(
+            shown.to_lowercase().contains(&message.to_lowercase()),
+            "{name}: {message:?} not in {shown:?}"
+        );
+    }
+}
+
+#[test]
+fn broken_profiles_are_reported_with_their_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).unwrap();
+    let head =
+        "manufacturer = \"t\"\nmodel = \"t\"\nsource = \"test\"\naddress_base = \"modicon\"\n";
+    let point = |name: &str, reg: &str, addr: &str, ty: &str| {
+        format!(
+            "[[points]]\nname = \"{name}\"\nregister = \"{reg}\"\naddress = {addr}\ntype = \"{ty}\"\n"
+        )
+    };
+    let cases = [
+        (
+            "overlap",
+            format!(
+                "{head}{}{}",
+                point("a", "input", "30001", "f32"),
+                point("b", "input", "30002", "f32")
+            ),
+            13,
+            "points[1].address",
+            "overlaps point \"a\"",
+        ),
+        (
+            "digit contradicts table",
+            format!("{head}{}", point("a", "holding", "30001", "u16")),
+            8,
+            "points[0].address",
+            "leading digit 3",
+        ),
+        (
+            "past 65535",
+            format!("{head}{}", point("a", "holding", "465536", "u32")),
+            8,
+            "points[0].address",
+            "past 65535",
+        ),
+        (
+            "bit without bit",
+            format!("{head}{}", point("a", "holding", "40001", "bool")),
+            5,
+            "points[0].bit",
+            "needs `bit`",
+        ),
+        (
+            "unknown type",
+            format!("{head}{}", point("a", "holding", "40001", "float")),
+            9,
+            "type",
+            "unknown variant",
+        ),
+        (
+            "coil typed u16",
+            format!("{head}{}", point("a", "coil", "1", "u16")),
+            9,
+            "points[0].type",
+            "must be bool",
+        ),
+    ];
+    for (name, text, line, key, message) in cases {
+        std::fs::write(profiles.join("bad.toml"), &text).unwrap();
+        let cfg = format!(
+            "[daemon]\nprofiles_dir = {:?}\n[[sites]]\nid = \"S\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"d\"\nprofile = \"bad\"\naddress = \"127.0.0.1:502\"\nunit_id = 1\n",
+            profiles
+        );
+        let path = write(dir.path(), "vigie.toml", &cfg);
+        let errors = vigie::config::load(&path, Some(HashMap::new()))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"));
+        let shown = errors[0].to_string();
+        assert!(
+            shown.starts_with(&format!("{}:{line}:", profiles.join("bad.toml").display())),
+            "{name}: {shown}"
+        );
+        assert!(
+            shown.contains(key) && shown.contains(message),
+            "{name}: {shown}"
+        );
+    }
+}
+
+#[test]
+fn the_binary_exits_1_and_prints_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = GOOD_DEVICE
+        .replace("unit_id = 1", "unit_id = 0")
+        .replace("eastron-sdm630", "nope");
+    let path = write(
+        dir.path(),
+        "vigie.toml",
+        &format!("{}{}", header(dir.path()), body),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("unit_id") && stdout.contains("\"nope\" not found"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 error(s)"), "{stdout}");
+}
+
+#[test]
+fn the_example_config_is_valid_and_env_overrides_apply() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .current_dir(root)
+        .args(["check", "-c", "vigie.example.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let env = HashMap::from([
+        ("VIGIE__INFLUXDB__TOKEN".to_string(), "s3cret".to_string()),
+        (
+            "VIGIE__API__LISTEN".to_string(),
+            "127.0.0.1:9999".to_string(),
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join("vigie.example.toml"))
+        .unwrap()
+        .replace(
+            "profiles_dir = \"plc-profiles\"",
+            &format!("profiles_dir = {:?}", profiles_dir()),
+        );
+    let path = write(dir.path(), "vigie.toml", &text);
+    let n = vigie::config::load(&path, Some(env)).unwrap();
+    assert_eq!(n.config.influxdb.unwrap().token, "s3cret");
+    assert_eq!(n.config.api.listen.port(), 9999);
+}
