@@ -120,12 +120,33 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
     if !number.is_finite() {
         return Err(DecodeError::NotFinite);
     }
-    let value = number * point.scale + point.offset;
+    let value = apply_scale(number, point.scale) + point.offset;
     if point.valid_min.is_some_and(|lo| value < lo) || point.valid_max.is_some_and(|hi| value > hi)
     {
         return Err(DecodeError::OutOfRange(value));
     }
     Ok(Value::F64(value))
+}
+
+/// `raw × scale`, computed as `raw / 10^k` when the scale is `10^-k` (0.1, 0.01, ...), so a
+/// device's 184321 at 0.1 W reads 18432.1 exactly (the nearest double), not 18432.100000000002.
+pub fn apply_scale(raw: f64, scale: f64) -> f64 {
+    let inverse = 1.0 / scale;
+    if scale.abs() < 1.0 && inverse.fract() == 0.0 && inverse.is_finite() {
+        raw / inverse
+    } else {
+        raw * scale
+    }
+}
+
+/// The inverse of [`apply_scale`].
+fn remove_scale(value: f64, scale: f64) -> f64 {
+    let inverse = 1.0 / scale;
+    if scale.abs() < 1.0 && inverse.fract() == 0.0 && inverse.is_finite() {
+        value * inverse
+    } else {
+        value / scale
+    }
 }
 
 /// ASCII text, two characters per register, high byte first unless bytes are swapped;
@@ -166,7 +187,7 @@ pub enum EncodeError {
 /// Encodes an engineering value into the words a device would serve for `point`.
 /// Integers round to nearest; floats are stored as the type's nearest value.
 pub fn encode_registers(point: &Point, value: f64) -> Result<Vec<u16>, EncodeError> {
-    let raw_f = (value - point.offset) / point.scale;
+    let raw_f = remove_scale(value - point.offset, point.scale);
     let n = usize::from(point.count);
     let fits = |lo: f64, hi: f64| {
         let r = raw_f.round();
