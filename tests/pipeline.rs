@@ -530,3 +530,76 @@ devices = [
     assert!(back, "the device was not reconnected after it came back");
     daemon.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb_down_for_a_while_loses_no_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    let w = f32_words(230.5);
+    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    let mut influx = InfluxV1::start();
+    let text = format!(
+        r#"
+[daemon]
+profiles_dir = {dir:?}
+data_dir = {:?}
+[influxdb]
+url = "{}"
+api = "v1"
+database = "{}"
+flush_interval = "200ms"
+max_retries = 1
+timeout = "1s"
+[[sites]]
+id = "S"
+kind = "substation"
+devices = [{{ id = "INC", profile = "eastron-sdm630", address = "{}", unit_id = 1 }}]
+"#,
+        tmp.path().join("var"),
+        influx.url,
+        influx.db,
+        peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    influx.stop();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let spooled = daemon
+        .metrics
+        .writer
+        .batches_spooled
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(spooled > 0, "nothing was spooled while InfluxDB was down");
+    influx.restart();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    daemon.shutdown(Duration::from_secs(10)).await;
+    let left = spooled_batches(&tmp.path().join("var"));
+    assert_eq!(left, 0, "spool not empty after replay and a clean stop");
+    tokio::task::spawn_blocking(move || {
+        let rows =
+            influx.values("SELECT voltage_l1_v FROM telemetry WHERE device = 'INC' ORDER BY time");
+        let times: Vec<i64> = rows.iter().map(|r| r[0].as_i64().unwrap()).collect();
+        assert!(times.len() >= 13, "{} samples: {times:?}", times.len());
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] == 1_000_000_000),
+            "a sample is missing: {times:?}"
+        );
+        assert!(rows.iter().all(|r| r[1] == json!(230.5)));
+    })
+    .await
+    .unwrap();
+}
+
+/// Batches left in the spool folder.
+fn spooled_batches(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir.join("spool"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "lp"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}

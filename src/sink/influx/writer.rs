@@ -141,6 +141,33 @@ impl Target {
     }
 }
 
+/// The line InfluxDB's error names (`line 3: …` in 2.x, `unable to parse '…'` in 1.x), or
+/// the batch's first line when the message names none.
+pub fn offending_line(e: &WriteError, batch: &[u8]) -> String {
+    let text = String::from_utf8_lossy(batch);
+    let mut lines = text.lines();
+    if let WriteError::Rejected { body, .. } = e {
+        if let Some(n) = body.split("line ").skip(1).find_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<usize>()
+                .ok()
+        }) && n >= 1
+            && let Some(l) = text.lines().nth(n - 1)
+        {
+            return l.to_string();
+        }
+        if let Some(quoted) = body
+            .split("unable to parse '")
+            .nth(1)
+            .and_then(|r| r.split("': ").next())
+        {
+            return quoted.to_string();
+        }
+    }
+    lines.next().unwrap_or_default().to_string()
+}
+
 /// Writes batches from `rx` until it closes. Without a target every batch goes to the spool.
 pub async fn run(
     target: Option<Target>,
@@ -312,5 +339,27 @@ impl Writer {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offending_line_is_found_in_both_versions_messages() {
+        let batch = b"m v=1 1\nm v=oops 2\nm v=3 3\n";
+        let v2 = WriteError::Rejected { status: 400, body: "failed to parse line protocol: errors encountered on line(s):\nline 2: invalid field value".into() };
+        assert_eq!(offending_line(&v2, batch), "m v=oops 2");
+        let v1 = WriteError::Rejected {
+            status: 400,
+            body: "{\"error\":\"unable to parse 'm v=oops 2': invalid boolean\"}".into(),
+        };
+        assert_eq!(offending_line(&v1, batch), "m v=oops 2");
+        let other = WriteError::Rejected {
+            status: 400,
+            body: "field type conflict".into(),
+        };
+        assert_eq!(offending_line(&other, batch), "m v=1 1");
     }
 }
