@@ -371,6 +371,9 @@ async fn probe(a: ProbeArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&rows);
+    if !profile.points.is_empty() && r.points.iter().all(Result::is_err) {
+        bail!("no point of unit {} could be read", a.unit);
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ pub use decode::{DecodeError, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file could not be read.
-    #[error("{path}: cannot read profile: {source}")]
+    #[error("{path}: cannot read profile")]
     Io {
         path: PathBuf,
         #[source]

@@ -154,6 +154,8 @@ impl SimFault {
 pub enum SimError {
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("simulator configuration: {0}")]
+    Invalid(String),
     #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error("cannot listen on {addr}: {source}")]

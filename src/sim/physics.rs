@@ -90,6 +90,7 @@ pub fn pumping_station(t: f64, seconds_of_day: f64, pumps: u32, f: &ActiveFaults
             },
         );
         s.insert(format!("pump{p}.dc_voltage_v"), 540.0 + wobble(t, 7.0, 1.5));
+        s.insert(format!("pump{p}.speed_scaling_rpm"), 1500.0); // 4-pole motor
         s.insert(
             format!("pump{p}.fault_code"),
             if tripped { f64::from(0x2310) } else { 0.0 },
@@ -176,6 +177,7 @@ pub fn borehole(t: f64, seconds_of_day: f64, f: &ActiveFaults) -> Signals {
         },
     );
     s.insert("pump1.dc_voltage_v".into(), 540.0 + wobble(t, 7.0, 1.5));
+    s.insert("pump1.speed_scaling_rpm".into(), 3000.0); // 2-pole submersible motor
     s.insert(
         "pump1.fault_code".into(),
         if tripped { f64::from(0x2310) } else { 0.0 },

@@ -48,7 +48,8 @@ pub fn value(role: Role, index: u32, name: &str, s: &Signals, t: f64) -> Option<
                 "fault_code" | "alarm_code" => p("fault_code"),
                 "remote" | "auto_mode" => 1.0,
                 "status_word" => 0b11.into(), // ready to switch on / ready to run; other bits from bool points
-                "actual_1" => (p("speed_rpm") / 1500.0 * 20000.0).round(),
+                // ABB ACT1: 20000 = the speed scaling of parameter 46.01.
+                "actual_1" => (p("speed_rpm") / p("speed_scaling_rpm").max(1.0) * 20000.0).round(),
                 "heatsink_temperature_c" => 38.0 + 10.0 * p("running"),
                 _ => return None,
             })

@@ -213,7 +213,10 @@ impl Service {
                         decode::disassemble(bit, usize::from(p.count), p.word_order)
                     }
                     (Values::Number(v), _) => decode::encode_registers(p, v)
-                        .unwrap_or_else(|_| vec![0; usize::from(p.count)]),
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(point = %p.name, error = %e, "simulated value does not fit its registers; serving 0");
+                            vec![0; usize::from(p.count)]
+                        }),
                     (Values::Text(_), _) => vec![0; usize::from(p.count)],
                 };
                 for (k, w) in encoded.into_iter().enumerate() {

@@ -1,0 +1,662 @@
+//! `vigie demo` as a child process: its API, its summary lines, its disk spool, and its
+//! writes to real time-series databases (Debian's InfluxDB 1.6 through the v1 write API,
+//! VictoriaMetrics through the v2 write API).
+//!
+//! The demo's scripted faults start at 3 minutes: within these runs every point is good.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{InfluxV1, VictoriaMetrics, eventually, try_request};
+
+const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// Start-up, first polls, first writes: generous for a loaded 2-core machine.
+const WAIT: Duration = Duration::from_secs(90);
+
+// ---------------------------------------------------------------------------
+// The demo child process
+// ---------------------------------------------------------------------------
+
+/// `vigie ARGS` as a child: stdout and stderr collected line by line. Killed on drop;
+/// a watchdog shell sends it SIGTERM if the test process dies without dropping it.
+struct VigieChild {
+    child: Child,
+    watchdog: Option<(Child, ChildStdin)>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Lines read from `from` until its end, and the thread reading them.
+type Lines = (Arc<Mutex<Vec<String>>>, JoinHandle<()>);
+
+fn collect_lines(from: impl std::io::Read + Send + 'static) -> Lines {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (lines, reader)
+}
+
+impl VigieChild {
+    fn spawn(args: &[&str], dir: &Path) -> VigieChild {
+        let mut child = Command::new(VIGIE)
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {VIGIE}: {e}"));
+        let (stdout, out_reader) = collect_lines(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect_lines(child.stderr.take().unwrap());
+        let mut watchdog = Command::new(support::require("sh"))
+            .arg("-c")
+            .arg(r#"cat >/dev/null 2>&1; kill -TERM "$1" 2>/dev/null"#)
+            .arg("sh")
+            .arg(child.id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the watchdog shell");
+        let watchdog_stdin = watchdog.stdin.take().unwrap();
+        VigieChild {
+            child,
+            watchdog: Some((watchdog, watchdog_stdin)),
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout().join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// Panics with the output when vigie has exited.
+    fn assert_running(&mut self, what: &str) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            for reader in self.readers.drain(..) {
+                let _ = reader.join();
+            }
+            panic!("vigie exited ({status}) while {what}\n{}", self.output());
+        }
+    }
+
+    /// Waits until vigie exits by itself and its output is read to the end.
+    fn wait_exit(&mut self, timeout: Duration, what: &str) -> ExitStatus {
+        let status = eventually(timeout, what, || self.child.try_wait().expect("try_wait"));
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        status
+    }
+}
+
+impl Drop for VigieChild {
+    fn drop(&mut self) {
+        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            drop(stdin);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running demo: the process, its API base URL and its data folder.
+struct Demo {
+    process: VigieChild,
+    api: String,
+    data: tempfile::TempDir,
+}
+
+impl Demo {
+    /// `vigie demo --listen 127.0.0.1:FREE --data-dir TMP EXTRA...` from the repository
+    /// root (for `plc-profiles/`); waits until `/health` answers 200.
+    fn start(extra: &[&str]) -> Demo {
+        let data = tempfile::Builder::new()
+            .prefix("vigie-demo-")
+            .tempdir()
+            .expect("temp dir");
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let mut args = vec![
+            "demo",
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.path().to_str().expect("utf-8 temp path"),
+        ];
+        args.extend_from_slice(extra);
+        let process = VigieChild::spawn(&args, Path::new(REPO));
+        let mut demo = Demo {
+            process,
+            api: format!("http://{listen}"),
+            data,
+        };
+        let health = format!("{}/health", demo.api);
+        eventually(WAIT, "the demo's /health", || {
+            demo.process.assert_running("waiting for /health");
+            match try_request("GET", &health, &[], b"") {
+                Ok(r) if r.status == 200 => Some(()),
+                _ => None,
+            }
+        });
+        demo
+    }
+
+    /// `GET path` of the API: status and body (panics when it cannot connect).
+    fn get(&self, path: &str) -> (u16, String) {
+        support::http("GET", &format!("{}{path}", self.api), "")
+    }
+
+    /// `GET /api/v1/points`.
+    fn points(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/points");
+        assert_eq!(status, 200, "/api/v1/points: {body}");
+        let v: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("/api/v1/points is not JSON ({e}): {body}"));
+        v.as_array()
+            .unwrap_or_else(|| panic!("/api/v1/points is not an array: {body}"))
+            .clone()
+    }
+
+    /// Waits until the API lists exactly the demo's points, all good; returns them.
+    fn wait_all_good(&mut self, expected: &BTreeSet<Key>) -> Vec<Value> {
+        eventually(WAIT, "every demo point good in /api/v1/points", || {
+            self.process
+                .assert_running("waiting for every point to be good");
+            let points = self.points();
+            let keys: BTreeSet<Key> = points.iter().map(key_of).collect();
+            let all_good = points.iter().all(|p| p["quality"] == "good");
+            (keys == *expected && all_good && points.len() == expected.len()).then_some(points)
+        })
+    }
+}
+
+/// (site, device, point).
+type Key = (String, String, String);
+
+fn key_of(p: &Value) -> Key {
+    let s = |k: &str| {
+        p[k].as_str()
+            .unwrap_or_else(|| panic!("point without {k}: {p}"))
+            .to_string()
+    };
+    (s("site"), s("device"), s("point"))
+}
+
+/// Every (site, device, point) of the demo, from its embedded configuration and the
+/// repository's profiles (the simulator's addresses do not matter here).
+fn demo_points() -> BTreeSet<Key> {
+    let sim = vigie::sim::SimConfig::parse(Path::new("demo/sim.toml"), vigie::demo::SIM_TOML)
+        .expect("the embedded sim.toml parses");
+    let bound: Vec<(String, SocketAddr)> = sim
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            (
+                s.name.clone(),
+                SocketAddr::from(([127, 0, 0, 1], 5020 + k as u16)),
+            )
+        })
+        .collect();
+    let text = vigie::demo::vigie_toml(&bound, Path::new("/tmp/unused"));
+    let profiles = Path::new(REPO).join("plc-profiles");
+    let network =
+        vigie::config::check::from_text(Path::new("demo/vigie.toml"), &text, Some(&profiles))
+            .unwrap_or_else(|errors| {
+                panic!(
+                    "the embedded vigie.toml does not check: {}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            });
+    let mut keys = BTreeSet::new();
+    for site in &network.config.sites {
+        for device in &site.devices {
+            for p in &network.profiles[&device.profile].points {
+                keys.insert((site.id.clone(), device.id.clone(), p.name.clone()));
+            }
+        }
+    }
+    keys
+}
+
+/// The demo's (site, device) pairs.
+fn demo_devices(points: &BTreeSet<Key>) -> BTreeSet<(String, String)> {
+    points
+        .iter()
+        .map(|(s, d, _)| (s.clone(), d.clone()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// (a) API, summary lines, exit, spool
+// ---------------------------------------------------------------------------
+
+#[test]
+fn demo_serves_every_point_good_and_exits_after_its_duration() {
+    let expected = demo_points();
+    assert!(expected.len() > 100, "demo points: {expected:?}");
+    let mut demo = Demo::start(&["--duration", "25s", "--summary-every", "2"]);
+
+    let points = demo.wait_all_good(&expected);
+    for site in ["PS-01", "SS-12", "BH-03"] {
+        let n = points.iter().filter(|p| p["site"] == site).count();
+        assert!(n > 0, "no point of site {site}");
+    }
+    for p in &points {
+        assert!(p["reason"].is_null(), "a good point has no bad reason: {p}");
+        assert!(!p["value"].is_null(), "a good point has a value: {p}");
+        let t = p["time_ns"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("time_ns: {p}"));
+        assert_eq!(
+            t % 1_000_000_000,
+            0,
+            "samples sit on the 1 s poll grid: {p}"
+        );
+    }
+    let pt = points
+        .iter()
+        .find(|p| p["site"] == "PS-01" && p["device"] == "PT-101" && p["point"] == "pressure_bar")
+        .expect("PS-01/PT-101/pressure_bar");
+    assert_eq!(pt["unit"], "bar");
+    let bar = pt["value"].as_f64().expect("pressure is a number");
+    assert!((0.2..=6.0).contains(&bar), "discharge pressure {bar} bar");
+
+    // One point with its short history.
+    let (status, body) = demo.get("/api/v1/points/PS-01/PT-101/pressure_bar");
+    assert_eq!(status, 200, "{body}");
+    let one: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(one["quality"], "good", "{body}");
+    let history = one["history"].as_array().expect("history array");
+    assert!(!history.is_empty(), "{body}");
+    let times: Vec<u64> = history
+        .iter()
+        .map(|h| h["time_ns"].as_u64().expect("history time_ns"))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "history in time order: {body}"
+    );
+    let (status, body) = demo.get("/api/v1/points/PS-01/PT-101/no_such_point");
+    assert_eq!(status, 404, "{body}");
+
+    // Prometheus metrics.
+    let (status, metrics) = demo.get("/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"vigie_device_up{site="PS-01",device="P1"} 1"#),
+        "{metrics}"
+    );
+    for (site, device) in demo_devices(&expected) {
+        let line = format!(r#"vigie_device_up{{site="{site}",device="{device}"}} 1"#);
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("# TYPE vigie_ring_buffer_overflow_total counter"),
+        "{metrics}"
+    );
+    let overflow: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("vigie_ring_buffer_overflow_total"))
+        .collect();
+    assert!(!overflow.is_empty(), "{metrics}");
+    for l in &overflow {
+        assert!(l.ends_with(" 0"), "no overflow in the demo: {l}");
+    }
+
+    // It stops by itself after --duration, successfully.
+    let status = demo
+        .process
+        .wait_exit(WAIT, "the demo to stop after --duration 25s");
+    assert!(
+        status.success(),
+        "demo exited {status}\n{}",
+        demo.process.output()
+    );
+
+    // Summary lines every 2 s: sites up, points good.
+    let stdout = demo.process.stdout();
+    let summaries: Vec<&String> = stdout.iter().filter(|l| l.starts_with("sites ")).collect();
+    assert!(
+        summaries.len() >= 3,
+        "summary lines every 2 s for 25 s:\n{}",
+        demo.process.output()
+    );
+    for l in &summaries {
+        assert!(l.starts_with("sites up "), "summary line {l:?}");
+        assert!(l.contains(" | points good "), "summary line {l:?}");
+    }
+    let all_good = format!("sites up 3/3 | points good {0}/{0} |", expected.len());
+    assert!(
+        summaries.iter().any(|l| l.starts_with(&all_good)),
+        "no summary line starts with {all_good:?}:\n{}",
+        demo.process.output()
+    );
+    let last = summaries.last().unwrap();
+    assert!(
+        last.starts_with("sites up 3/3"),
+        "last summary {last:?}\n{}",
+        demo.process.output()
+    );
+
+    // No InfluxDB given: every sample went to the spool, as line protocol.
+    let spool = demo.data.path().join("spool");
+    let files: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap_or_else(|e| panic!("{}: {e}", spool.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "lp"))
+        .collect();
+    assert!(!files.is_empty(), "no .lp file in {}", spool.display());
+    let text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("read spool file"))
+        .collect();
+    let pressure_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("telemetry,")
+                && l.contains("site=PS-01")
+                && l.contains("device=PT-101,")
+                && l.contains("kind=pumping_station")
+                && l.contains(" pressure_bar=")
+        })
+        .collect();
+    assert!(
+        pressure_lines.len() >= 5,
+        "PT-101 telemetry lines in the spool: {pressure_lines:?}"
+    );
+    for l in pressure_lines {
+        let ts: u64 = l
+            .rsplit(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no timestamp in {l:?}"));
+        assert_eq!(ts % 1_000_000_000, 0, "whole-second timestamp: {l}");
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with("device_status,")),
+        "device_status lines in the spool"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// (b) InfluxDB 1.x, v1 write API
+// ---------------------------------------------------------------------------
+
+/// The single column of every row (SHOW ... answers), as strings.
+fn column(rows: &[Vec<Value>], k: usize) -> Vec<String> {
+    rows.iter()
+        .map(|r| match &r[k] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn demo_writes_influxdb_1_through_the_v1_api() {
+    let influx = InfluxV1::start();
+    let expected = demo_points();
+    let mut demo = Demo::start(&[
+        "--duration",
+        "300s",
+        "--summary-every",
+        "2",
+        "--influx-url",
+        &influx.url,
+        "--influx-api",
+        "v1",
+        "--influx-database",
+        &influx.db,
+    ]);
+    demo.wait_all_good(&expected);
+
+    eventually(WAIT, "measurements telemetry and device_status", || {
+        demo.process.assert_running("waiting for measurements");
+        let names = column(&influx.values("SHOW MEASUREMENTS"), 0);
+        (names.contains(&"telemetry".to_string()) && names.contains(&"device_status".to_string()))
+            .then_some(())
+    });
+    assert_eq!(
+        column(&influx.values("SHOW TAG KEYS FROM telemetry"), 0),
+        ["device", "kind", "site"]
+    );
+    assert_eq!(
+        column(&influx.values("SHOW TAG KEYS FROM device_status"), 0),
+        ["device", "site"]
+    );
+
+    // device_status: up (bool), latency_ms (float), timeouts and errors (int).
+    let fields: BTreeMap<String, String> = influx
+        .values("SHOW FIELD KEYS FROM device_status")
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().to_string(),
+                r[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, String> = [
+        ("errors", "integer"),
+        ("latency_ms", "float"),
+        ("timeouts", "integer"),
+        ("up", "boolean"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(fields, want, "device_status fields");
+
+    // Every device gets its telemetry series with its kind, and every point is a field
+    // (all points are good here, and a good point is written under its own name).
+    let devices = demo_devices(&expected);
+    let kinds = [
+        ("PS-01", "pumping_station"),
+        ("SS-12", "substation"),
+        ("BH-03", "borehole"),
+    ];
+    let series: BTreeSet<String> = eventually(WAIT, "a telemetry series per device", || {
+        let s: BTreeSet<String> = column(&influx.values("SHOW SERIES FROM telemetry"), 0)
+            .into_iter()
+            .collect();
+        (s.len() >= devices.len()).then_some(s)
+    });
+    let want: BTreeSet<String> = devices
+        .iter()
+        .map(|(site, device)| {
+            let kind = kinds.iter().find(|(s, _)| s == site).unwrap().1;
+            format!("telemetry,device={device},kind={kind},site={site}")
+        })
+        .collect();
+    assert_eq!(series, want, "telemetry series");
+    let field_keys: BTreeSet<String> = column(&influx.values("SHOW FIELD KEYS FROM telemetry"), 0)
+        .into_iter()
+        .collect();
+    let point_names: BTreeSet<String> = expected.iter().map(|(_, _, p)| p.clone()).collect();
+    assert_eq!(field_keys, point_names, "telemetry fields = point names");
+
+    // PT-101's discharge pressure: plausible, on the 1 s grid, the values the API shows.
+    let q = "SELECT pressure_bar FROM telemetry WHERE site='PS-01' AND device='PT-101' AND kind='pumping_station'";
+    let rows = eventually(WAIT, "5 PT-101 pressure samples", || {
+        let rows = influx.values(q);
+        (rows.len() >= 5).then_some(rows)
+    });
+    let mut last_t = 0;
+    for r in &rows {
+        let t = r[0].as_u64().unwrap_or_else(|| panic!("time {r:?}"));
+        assert_eq!(t % 1_000_000_000, 0, "whole-second timestamp {r:?}");
+        assert!(t > last_t, "one sample per slot {rows:?}");
+        last_t = t;
+        let bar = r[1].as_f64().unwrap_or_else(|| panic!("value {r:?}"));
+        assert!((0.2..=6.0).contains(&bar), "pressure {bar} bar");
+    }
+    let last = influx
+        .values("SELECT last(pressure_bar) FROM telemetry WHERE site='PS-01' AND device='PT-101'");
+    assert_eq!(last.len(), 1, "{last:?}");
+
+    let (status, body) = demo.get("/api/v1/points/PS-01/PT-101/pressure_bar");
+    assert_eq!(status, 200, "{body}");
+    let history: Vec<(u64, f64)> = serde_json::from_str::<Value>(&body).unwrap()["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| (h["time_ns"].as_u64().unwrap(), h["value"].as_f64().unwrap()))
+        .collect();
+    let (t, v) = history[0];
+    let stored = eventually(WAIT, "the API's oldest PT-101 sample in InfluxDB", || {
+        let rows = influx.values(&format!("{q} AND time = {t}"));
+        rows.first().and_then(|r| r[1].as_f64())
+    });
+    assert!(
+        (stored - v).abs() <= 1e-9 * v.abs(),
+        "InfluxDB holds {stored} at {t}, the API {v}"
+    );
+
+    // Every device reported up.
+    let ups = influx.values("SELECT last(up) FROM device_status GROUP BY site, device");
+    assert_eq!(ups.len(), devices.len(), "{ups:?}");
+    for r in &ups {
+        assert_eq!(r[1], Value::Bool(true), "{ups:?}");
+    }
+    let errors = influx.values("SELECT max(errors), max(timeouts) FROM device_status");
+    assert_eq!(
+        (errors[0][1].as_i64(), errors[0][2].as_i64()),
+        (Some(0), Some(0)),
+        "no errors or timeouts on loopback: {errors:?}"
+    );
+
+    // The summary says it writes.
+    eventually(WAIT, "a summary line with lines written", || {
+        demo.process.assert_running("waiting for the summary");
+        demo.process.stdout().iter().find_map(|l| {
+            let n: u64 = l
+                .split(" | written ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            (n > 0).then_some(())
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
+// (c) VictoriaMetrics, v2 write API
+// ---------------------------------------------------------------------------
+
+#[test]
+fn demo_writes_victoriametrics_through_the_v2_api() {
+    let vm = VictoriaMetrics::start();
+    let expected = demo_points();
+    let mut demo = Demo::start(&[
+        "--duration",
+        "300s",
+        "--summary-every",
+        "2",
+        "--influx-url",
+        &vm.url,
+        "--influx-api",
+        "v2",
+        "--influx-org",
+        "utility",
+        "--influx-bucket",
+        "scada",
+        "--influx-token",
+        "test-token",
+    ]);
+    demo.wait_all_good(&expected);
+
+    let series = vm.wait_export(
+        r#"telemetry_pressure_bar{site="PS-01",device="PT-101"}"#,
+        WAIT,
+        |s| s.len() == 1 && s[0]["values"].as_array().is_some_and(|v| v.len() >= 5),
+    );
+    let metric = &series[0]["metric"];
+    assert_eq!(metric["__name__"], "telemetry_pressure_bar", "{metric}");
+    assert_eq!(metric["site"], "PS-01", "{metric}");
+    assert_eq!(metric["device"], "PT-101", "{metric}");
+    assert_eq!(metric["kind"], "pumping_station", "{metric}");
+    let values = series[0]["values"].as_array().unwrap();
+    let stamps = series[0]["timestamps"].as_array().unwrap();
+    assert_eq!(values.len(), stamps.len());
+    for (v, t) in values.iter().zip(stamps) {
+        let bar = v.as_f64().unwrap_or_else(|| panic!("value {v}"));
+        assert!((0.2..=6.0).contains(&bar), "pressure {bar} bar");
+        let ms = t.as_u64().unwrap_or_else(|| panic!("timestamp {t}"));
+        assert_eq!(ms % 1000, 0, "whole-second timestamp {ms} ms");
+    }
+
+    // One series per point: telemetry_<point>{site, device, kind}.
+    let all = vm.wait_export(r#"{__name__=~"telemetry_.+"}"#, WAIT, |s| {
+        s.len() >= expected.len()
+    });
+    let got: BTreeSet<Key> = all
+        .iter()
+        .map(|s| {
+            let m = &s["metric"];
+            let name = m["__name__"].as_str().unwrap();
+            (
+                m["site"].as_str().unwrap_or_default().to_string(),
+                m["device"].as_str().unwrap_or_default().to_string(),
+                name.strip_prefix("telemetry_").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "telemetry series in VictoriaMetrics");
+
+    // device_status up = true (1) for every device.
+    let ups = vm.wait_export(r#"device_status_up"#, WAIT, |s| {
+        s.len() >= demo_devices(&expected).len()
+    });
+    for s in &ups {
+        let values = s["values"].as_array().unwrap();
+        assert!(
+            values.iter().all(|v| v.as_f64() == Some(1.0)),
+            "device up: {s}"
+        );
+    }
+}
