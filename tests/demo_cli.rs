@@ -7,18 +7,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use serde_json::Value;
+use support::vigie::VigieChild;
 use support::{InfluxV1, VictoriaMetrics, eventually, try_request};
 
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// Start-up, first polls, first writes: generous for a loaded 2-core machine.
 const WAIT: Duration = Duration::from_secs(90);
@@ -26,112 +22,6 @@ const WAIT: Duration = Duration::from_secs(90);
 // ---------------------------------------------------------------------------
 // The demo child process
 // ---------------------------------------------------------------------------
-
-/// `vigie ARGS` as a child: stdout and stderr collected line by line. Killed on drop;
-/// a watchdog shell sends it SIGTERM if the test process dies without dropping it.
-struct VigieChild {
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-/// Lines read from `from` until its end, and the thread reading them.
-type Lines = (Arc<Mutex<Vec<String>>>, JoinHandle<()>);
-
-fn collect_lines(from: impl std::io::Read + Send + 'static) -> Lines {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    let reader = thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (lines, reader)
-}
-
-impl VigieChild {
-    fn spawn(args: &[&str], dir: &Path) -> VigieChild {
-        let mut child = Command::new(VIGIE)
-            .args(args)
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {VIGIE}: {e}"));
-        let (stdout, out_reader) = collect_lines(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect_lines(child.stderr.take().unwrap());
-        let mut watchdog = Command::new(support::require("sh"))
-            .arg("-c")
-            .arg(r#"cat >/dev/null 2>&1; kill -TERM "$1" 2>/dev/null"#)
-            .arg("sh")
-            .arg(child.id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog shell");
-        let watchdog_stdin = watchdog.stdin.take().unwrap();
-        VigieChild {
-            child,
-            watchdog: Some((watchdog, watchdog_stdin)),
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout().join("\n"),
-            self.stderr()
-        )
-    }
-
-    /// Panics with the output when vigie has exited.
-    fn assert_running(&mut self, what: &str) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            for reader in self.readers.drain(..) {
-                let _ = reader.join();
-            }
-            panic!("vigie exited ({status}) while {what}\n{}", self.output());
-        }
-    }
-
-    /// Waits until vigie exits by itself and its output is read to the end.
-    fn wait_exit(&mut self, timeout: Duration, what: &str) -> ExitStatus {
-        let status = eventually(timeout, what, || self.child.try_wait().expect("try_wait"));
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        status
-    }
-}
-
-impl Drop for VigieChild {
-    fn drop(&mut self) {
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-            drop(stdin);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A running demo: the process, its API base URL and its data folder.
 struct Demo {
@@ -157,7 +47,7 @@ impl Demo {
             data.path().to_str().expect("utf-8 temp path"),
         ];
         args.extend_from_slice(extra);
-        let process = VigieChild::spawn(&args, Path::new(REPO));
+        let process = VigieChild::spawn_with_env(&args, Path::new(REPO), &[("RUST_LOG", "info")]);
         let mut demo = Demo {
             process,
             api: format!("http://{listen}"),
@@ -188,6 +78,27 @@ impl Demo {
         v.as_array()
             .unwrap_or_else(|| panic!("/api/v1/points is not an array: {body}"))
             .clone()
+    }
+
+    /// `vigie demo --duration 300s --summary-every 2 --influx-url URL --influx-api API
+    /// OPTIONS...` (see [`Demo::start`]), writing to the database at `url` through its
+    /// write API `api` (`v1` or `v2`) with that API's `options`; waits until the API lists
+    /// exactly the points in `expected`, all good.
+    fn start_writing(url: &str, api: &str, options: &[&str], expected: &BTreeSet<Key>) -> Demo {
+        let mut args = vec![
+            "--duration",
+            "300s",
+            "--summary-every",
+            "2",
+            "--influx-url",
+            url,
+            "--influx-api",
+            api,
+        ];
+        args.extend_from_slice(options);
+        let mut demo = Demo::start(&args);
+        demo.wait_all_good(expected);
+        demo
     }
 
     /// Waits until the API lists exactly the demo's points, all good; returns them.
@@ -439,19 +350,12 @@ fn column(rows: &[Vec<Value>], k: usize) -> Vec<String> {
 fn demo_writes_influxdb_1_through_the_v1_api() {
     let influx = InfluxV1::start();
     let expected = demo_points();
-    let mut demo = Demo::start(&[
-        "--duration",
-        "300s",
-        "--summary-every",
-        "2",
-        "--influx-url",
+    let mut demo = Demo::start_writing(
         &influx.url,
-        "--influx-api",
         "v1",
-        "--influx-database",
-        &influx.db,
-    ]);
-    demo.wait_all_good(&expected);
+        &["--influx-database", &influx.db],
+        &expected,
+    );
 
     eventually(WAIT, "measurements telemetry and device_status", || {
         demo.process.assert_running("waiting for measurements");
@@ -592,23 +496,19 @@ fn demo_writes_influxdb_1_through_the_v1_api() {
 fn demo_writes_victoriametrics_through_the_v2_api() {
     let vm = VictoriaMetrics::start();
     let expected = demo_points();
-    let mut demo = Demo::start(&[
-        "--duration",
-        "300s",
-        "--summary-every",
-        "2",
-        "--influx-url",
+    let _demo = Demo::start_writing(
         &vm.url,
-        "--influx-api",
         "v2",
-        "--influx-org",
-        "utility",
-        "--influx-bucket",
-        "scada",
-        "--influx-token",
-        "test-token",
-    ]);
-    demo.wait_all_good(&expected);
+        &[
+            "--influx-org",
+            "utility",
+            "--influx-bucket",
+            "scada",
+            "--influx-token",
+            "test-token",
+        ],
+        &expected,
+    );
 
     let series = vm.wait_export(
         r#"telemetry_pressure_bar{site="PS-01",device="PT-101"}"#,

@@ -36,12 +36,17 @@ fn modbus_peer_serves_image_to_mbpoll() {
     }));
     let port = peer.port.to_string();
     let base = ["-m", "tcp", "-1", "-p", port.as_str()];
-    let read = |args: &[&str]| {
+    // One poll of the peer: `mbpoll -m tcp -1 -p PORT ARGS 127.0.0.1`.
+    let poll_args = |args: &[&'static str]| {
         let mut all: Vec<&str> = base.to_vec();
         all.extend_from_slice(args);
         all.push("127.0.0.1");
-        mbpoll(&all)
+        all
     };
+    // Its stdout; panics when mbpoll fails.
+    let read = |args: &[&'static str]| mbpoll(&poll_args(args));
+    // Its whole result, failed or not.
+    let try_read = |args: &[&'static str]| run_mbpoll(&poll_args(args));
 
     // mbpoll references are 1-based unless -0: -r 1 is PDU address 0.
     let out = read(&["-a", "1", "-t", "3:float", "-B", "-r", "1", "-c", "1"]);
@@ -70,41 +75,13 @@ fn modbus_peer_serves_image_to_mbpoll() {
     assert_eq!(mbpoll_value(&out, 1), "6");
 
     // Unit 3 is silent: mbpoll times out.
-    let out = run_mbpoll(&[
-        "-m",
-        "tcp",
-        "-1",
-        "-o",
-        "0.5",
-        "-p",
-        &port,
-        "-a",
-        "3",
-        "-t",
-        "4",
-        "-r",
-        "1",
-        "127.0.0.1",
-    ]);
+    let out = try_read(&["-o", "0.5", "-a", "3", "-t", "4", "-r", "1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("timed out"), "{stderr}");
 
     // An unknown unit gets the gateway exception 0x0B.
-    let out = run_mbpoll(&[
-        "-m",
-        "tcp",
-        "-1",
-        "-p",
-        &port,
-        "-a",
-        "9",
-        "-t",
-        "4",
-        "-r",
-        "1",
-        "127.0.0.1",
-    ]);
+    let out = try_read(&["-a", "9", "-t", "4", "-r", "1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -115,22 +92,7 @@ fn modbus_peer_serves_image_to_mbpoll() {
     // Values change while the server runs; a unit can fall silent.
     peer.set_input(1, 0, &[0x4120, 0x0000]); // 10.0
     peer.update(&json!({"silent_units": [1]}));
-    let out = run_mbpoll(&[
-        "-m",
-        "tcp",
-        "-1",
-        "-o",
-        "0.5",
-        "-p",
-        &port,
-        "-a",
-        "1",
-        "-t",
-        "3",
-        "-r",
-        "1",
-        "127.0.0.1",
-    ]);
+    let out = try_read(&["-o", "0.5", "-a", "1", "-t", "3", "-r", "1"]);
     assert!(!out.status.success());
     peer.update(&json!({"silent_units": []}));
     let out = read(&["-a", "1", "-t", "3:float", "-B", "-r", "1", "-c", "1"]);

@@ -15,132 +15,18 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::process::Output;
 use std::time::Duration;
 
-use support::{eventually, run_mbpoll};
+use support::run_mbpoll;
+use support::vigie::VigieChild;
 
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
 const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plc-profiles");
 const STARTUP: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // The simulator child process
 // ---------------------------------------------------------------------------
-
-/// `vigie ARGS` as a child: stdout and stderr collected line by line. Killed on drop;
-/// a watchdog shell sends it SIGTERM if the test process dies without dropping it.
-struct VigieChild {
-    child: Child,
-    watchdog: Option<(Child, ChildStdin)>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-/// Lines read from `from` until its end, and the thread reading them.
-type Lines = (Arc<Mutex<Vec<String>>>, JoinHandle<()>);
-
-fn collect_lines(from: impl std::io::Read + Send + 'static) -> Lines {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    let reader = thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (lines, reader)
-}
-
-impl VigieChild {
-    fn spawn(args: &[&str], dir: &Path) -> VigieChild {
-        let mut child = Command::new(VIGIE)
-            .args(args)
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {VIGIE}: {e}"));
-        let (stdout, out_reader) = collect_lines(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect_lines(child.stderr.take().unwrap());
-        let mut watchdog = Command::new(support::require("sh"))
-            .arg("-c")
-            .arg(r#"cat >/dev/null 2>&1; kill -TERM "$1" 2>/dev/null"#)
-            .arg("sh")
-            .arg(child.id().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the watchdog shell");
-        let watchdog_stdin = watchdog.stdin.take().unwrap();
-        VigieChild {
-            child,
-            watchdog: Some((watchdog, watchdog_stdin)),
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    /// Waits until vigie exits by itself and its output is read to the end.
-    fn wait_exit(&mut self, timeout: Duration, what: &str) -> ExitStatus {
-        let status = eventually(timeout, what, || self.child.try_wait().expect("try_wait"));
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        status
-    }
-
-    fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// The first stdout line `pick` accepts; panics if vigie exits or `timeout` passes.
-    fn wait_line<T>(
-        &mut self,
-        timeout: Duration,
-        what: &str,
-        mut pick: impl FnMut(&str) -> Option<T>,
-    ) -> T {
-        eventually(timeout, what, || {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                panic!(
-                    "vigie exited ({status}) before {what}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout().join("\n"),
-                    self.stderr()
-                );
-            }
-            self.stdout().iter().find_map(|l| pick(l))
-        })
-    }
-}
-
-impl Drop for VigieChild {
-    fn drop(&mut self) {
-        if let Some((mut watchdog, stdin)) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-            drop(stdin);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A running `vigie simulate` and the addresses its servers bound, by name.
 struct Simulator {
@@ -161,9 +47,10 @@ impl Simulator {
         let path = dir.path().join("sim.toml");
         let text = format!("profiles_dir = {PROFILES:?}\n{sim_toml}");
         std::fs::write(&path, text).expect("write sim.toml");
-        let mut process = VigieChild::spawn(
+        let mut process = VigieChild::spawn_with_env(
             &["simulate", "-c", path.to_str().expect("utf-8 temp path")],
             dir.path(),
+            &[("RUST_LOG", "info")],
         );
         let mut servers = BTreeMap::new();
         for name in names {
@@ -706,7 +593,11 @@ fn a_bad_simulator_config_is_refused_with_its_reason() {
     for (name, text, needle) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let mut run = VigieChild::spawn(&["simulate", "-c", path.to_str().unwrap()], dir.path());
+        let mut run = VigieChild::spawn_with_env(
+            &["simulate", "-c", path.to_str().unwrap()],
+            dir.path(),
+            &[("RUST_LOG", "info")],
+        );
         let status = run.wait_exit(STARTUP, &format!("vigie simulate to refuse {name}"));
         let stderr = run.stderr();
         assert!(

@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod vigie;
+
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
