@@ -22,6 +22,21 @@ pub struct CheckError {
     pub message: String,
 }
 
+impl CheckError {
+    /// A TOML parse or type error in `text` (the file at `file`), at the line it points to.
+    pub fn from_toml(file: &Path, text: &str, e: &toml::de::Error) -> CheckError {
+        let line = e.span().map(|s| line_of(text, s.start));
+        CheckError {
+            file: file.to_path_buf(),
+            line,
+            key: line
+                .map(|l| key_at_line(text, l))
+                .unwrap_or_else(|| "-".into()),
+            message: e.message().trim().to_string(),
+        }
+    }
+}
+
 impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -55,15 +70,7 @@ pub fn load(path: &Path, env: Option<HashMap<String, String>>) -> Result<Network
     })?;
     // The toml parser knows lines; parse with it first so errors point into the file.
     if let Err(e) = toml::from_str::<Config>(&text) {
-        let line = e.span().map(|s| line_of(&text, s.start));
-        return Err(vec![CheckError {
-            file: path.to_path_buf(),
-            line,
-            key: line
-                .map(|l| key_at_line(&text, l))
-                .unwrap_or_else(|| "-".into()),
-            message: e.message().trim().to_string(),
-        }]);
+        return Err(vec![CheckError::from_toml(path, &text, &e)]);
     }
     let config = layered(path, env).map_err(|message| {
         vec![CheckError {
@@ -82,17 +89,8 @@ pub fn from_text(
     text: &str,
     profiles_dir: Option<&Path>,
 ) -> Result<Network, Vec<CheckError>> {
-    let mut config: Config = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
-        vec![CheckError {
-            file: name.to_path_buf(),
-            line,
-            key: line
-                .map(|l| key_at_line(text, l))
-                .unwrap_or_else(|| "-".into()),
-            message: e.message().trim().to_string(),
-        }]
-    })?;
+    let mut config: Config =
+        toml::from_str(text).map_err(|e| vec![CheckError::from_toml(name, text, &e)])?;
     if let Some(dir) = profiles_dir {
         config.daemon.profiles_dir = dir.to_path_buf();
     }
@@ -271,23 +269,20 @@ fn validate(path: &Path, text: &str, config: Config) -> Result<Network, Vec<Chec
                     dir
                 ),
             ),
-            Err(ProfileError::Parse {
-                path: p,
-                line,
-                key,
-                message,
-            }) => profile_errors.push(CheckError {
-                file: p,
-                line,
-                key,
-                message,
-            }),
-            Err(ProfileError::Invalid {
-                path: p,
-                line,
-                key,
-                message,
-            }) => profile_errors.push(CheckError {
+            Err(
+                ProfileError::Parse {
+                    path: p,
+                    line,
+                    key,
+                    message,
+                }
+                | ProfileError::Invalid {
+                    path: p,
+                    line,
+                    key,
+                    message,
+                },
+            ) => profile_errors.push(CheckError {
                 file: p,
                 line,
                 key,

@@ -8,7 +8,6 @@
 pub mod address;
 pub mod decode;
 
-use crate::config::position::{key_at_line, line_of};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -288,14 +287,12 @@ impl Profile {
     /// Parses and validates a profile's text; `path` is only used in messages.
     pub fn parse(id: &str, path: &Path, text: &str) -> Result<Profile, ProfileError> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
+            let c = crate::config::CheckError::from_toml(path, text, &e);
             ProfileError::Parse {
-                path: path.to_path_buf(),
-                line,
-                key: line
-                    .map(|l| key_at_line(text, l))
-                    .unwrap_or_else(|| "-".into()),
-                message: e.message().trim().to_string(),
+                path: c.file,
+                line: c.line,
+                key: c.key,
+                message: c.message,
             }
         })?;
         let mut points = Vec::with_capacity(file.points.len());
