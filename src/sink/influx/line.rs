@@ -175,7 +175,7 @@ mod tests {
             tag in any::<String>(),
             tag2 in "[a-z\\\\ ,=\"]{0,8}",
             text in any::<String>(),
-            key in "[a-zA-Z_ ,=\\\\]{1,12}",
+            key in "k[a-zA-Z_ ,=\\\\]{0,12}",
             x in any::<f64>(),
             i in any::<i64>(),
             b in any::<bool>(),
@@ -203,7 +203,8 @@ mod tests {
             let want_text = clean_text(&text).to_string();
             prop_assert_eq!(p.field_value("msg"), Some(&FieldValue::String(want_text.as_str().into())));
             let k = clean_name(&key).to_string();
-            if x.is_finite() && k != "n" && k != "on" && k != "msg" {
+            // The key starts with `k`, so it never collides with the fixed fields.
+            if x.is_finite() {
                 prop_assert_eq!(p.field_value(&k), Some(&FieldValue::F64(x)));
             }
             prop_assert_eq!(p.timestamp, Some(42));
