@@ -35,7 +35,9 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
     pub api_addr: SocketAddr,
-    stop: watch::Sender<bool>,
+    stop_pollers: watch::Sender<bool>,
+    stop_drain: watch::Sender<bool>,
+    stop_writer: watch::Sender<bool>,
     pollers: Vec<JoinHandle<()>>,
     drain: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -69,7 +71,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         tracing::info!(dir = %spool_dir.display(), "no [influxdb] configured: samples go to the disk spool only");
     }
 
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop_pollers, pollers_stop_rx) = watch::channel(false);
+    let (stop_drain, drain_stop_rx) = watch::channel(false);
+    let (stop_writer, writer_stop_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
     let mut consumers = Vec::new();
     let mut pollers = Vec::new();
@@ -86,7 +90,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             metrics.clone(),
             producer,
         );
-        pollers.push(tokio::spawn(poller.run(stop_rx.clone())));
+        pollers.push(tokio::spawn(poller.run(pollers_stop_rx.clone())));
     }
 
     let live = LiveState::new(catalog.clone(), cfg.buffer.history);
@@ -107,7 +111,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         sinks,
         wake,
         Duration::from_millis(100),
-        stop_rx.clone(),
+        drain_stop_rx,
     ));
     let writer = tokio::spawn(writer::run(
         target,
@@ -115,6 +119,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         batch_rx,
         spool,
         metrics.clone(),
+        writer_stop_rx,
     ));
 
     let listener = api::bind(listen.unwrap_or(cfg.api.listen))
@@ -134,7 +139,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         live,
         metrics,
         api_addr,
-        stop,
+        stop_pollers,
+        stop_drain,
+        stop_writer,
         pollers,
         drain,
         writer,
@@ -173,16 +180,21 @@ impl Daemon {
     }
 
     /// Stops polling, drains and flushes everything to InfluxDB or the spool, stops the API.
-    /// Bounded: gives the writer at most `grace` to finish.
+    /// Bounded: while stopping each write gets one attempt of at most 2 s, then the batch is
+    /// spooled; the writer gets at most `grace` in all.
     pub async fn shutdown(mut self, grace: Duration) {
-        let _ = self.stop.send(true);
+        // Order matters: pollers finish their poll in flight, then the drain empties the ring
+        // buffers and hands the last batch over, then the writer sends or spools what is left.
+        let _ = self.stop_pollers.send(true);
         for p in self.pollers.drain(..) {
             let _ = p.await;
         }
-        let _ = self.drain.await;
+        let _ = self.stop_drain.send(true);
+        let _ = (&mut self.drain).await;
+        let _ = self.stop_writer.send(true);
         if tokio::time::timeout(grace, &mut self.writer).await.is_err() {
-            tracing::warn!(
-                "writer did not finish within {grace:?}; unsent batches stay in the spool"
+            tracing::error!(
+                "writer did not finish within {grace:?}: batches still queued are lost"
             );
             self.writer.abort();
         }

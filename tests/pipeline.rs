@@ -573,6 +573,7 @@ devices = [{{ id = "INC", profile = "eastron-sdm630", address = "{}", unit_id = 
     assert!(spooled > 0, "nothing was spooled while InfluxDB was down");
     influx.restart();
     tokio::time::sleep(Duration::from_secs(6)).await;
+    let last_polled = daemon.live.devices()[0].expect("polled").time_ns;
     daemon.shutdown(Duration::from_secs(10)).await;
     let left = spooled_batches(&tmp.path().join("var"));
     assert_eq!(left, 0, "spool not empty after replay and a clean stop");
@@ -586,6 +587,11 @@ devices = [{{ id = "INC", profile = "eastron-sdm630", address = "{}", unit_id = 
             "a sample is missing: {times:?}"
         );
         assert!(rows.iter().all(|r| r[1] == json!(230.5)));
+        // A clean stop sends the last polls too.
+        assert!(
+            times.last().is_some_and(|t| *t >= last_polled),
+            "last poll {last_polled} not written: {times:?}"
+        );
     })
     .await
     .unwrap();

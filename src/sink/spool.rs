@@ -120,6 +120,7 @@ impl Spool {
         f.write_all(batch).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        self.sync_dir()?;
         self.next_seq += 1;
         self.used += size;
         self.files.push_back((seq, size));
@@ -134,14 +135,39 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest batch, with its sequence number for [`Spool::remove`].
-    pub fn oldest(&self) -> Result<Option<(u64, Vec<u8>)>, SpoolError> {
-        let Some(&(seq, _)) = self.files.front() else {
-            return Ok(None);
-        };
-        let path = self.path(seq);
-        let data = std::fs::read(&path).map_err(io(&path))?;
-        Ok(Some((seq, data)))
+    /// Makes renames and removals in the folder durable (a power cut keeps them).
+    fn sync_dir(&self) -> Result<(), SpoolError> {
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))
+    }
+
+    /// The oldest batch, with its sequence number for [`Spool::remove`]. A batch file that
+    /// vanished is forgotten; one that cannot be read is moved aside as `<seq>.lp.bad` (and
+    /// logged) so it cannot block the batches behind it.
+    pub fn oldest(&mut self) -> Option<(u64, Vec<u8>)> {
+        while let Some(&(seq, size)) = self.files.front() {
+            let path = self.path(seq);
+            match std::fs::read(&path) {
+                Ok(data) => return Some((seq, data)),
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        tracing::warn!(file = %path.display(), "a spooled batch vanished; skipping it");
+                    } else {
+                        let aside = path.with_extension("lp.bad");
+                        let _ = std::fs::rename(&path, &aside);
+                        tracing::error!(file = %path.display(), error = %e, moved_to = %aside.display(), "cannot read a spooled batch; moved aside");
+                    }
+                    self.files.pop_front();
+                    self.used = self.used.saturating_sub(size);
+                    self.metrics
+                        .writer
+                        .spool_bytes
+                        .store(self.used, Ordering::Relaxed);
+                }
+            }
+        }
+        None
     }
 
     /// Removes a replayed batch.
@@ -149,7 +175,11 @@ impl Spool {
         if let Some(pos) = self.files.iter().position(|f| f.0 == seq) {
             let (_, size) = self.files.remove(pos).unwrap_or((seq, 0));
             let path = self.path(seq);
-            std::fs::remove_file(&path).map_err(io(&path))?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => self.sync_dir()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
             self.used = self.used.saturating_sub(size);
             self.metrics
                 .writer
@@ -177,12 +207,30 @@ mod tests {
         drop(s);
         let mut s = Spool::open(dir.path(), 10, m).unwrap();
         assert_eq!(s.len(), 2);
-        let (seq, data) = s.oldest().unwrap().unwrap();
+        let (seq, data) = s.oldest().unwrap();
         assert_eq!(data, b"a 1\n");
         s.remove(seq).unwrap();
-        assert_eq!(s.oldest().unwrap().unwrap().1, b"b 2\n");
+        assert_eq!(s.oldest().unwrap().1, b"b 2\n");
         s.push(b"d 4\n").unwrap();
         assert_eq!(s.len(), 2);
         assert!(!dir.path().join("00000000000000000009.tmp").exists());
+    }
+
+    #[test]
+    fn a_vanished_or_unreadable_batch_does_not_block_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::default());
+        let mut s = Spool::open(dir.path(), 1 << 20, m).unwrap();
+        for b in [b"a 1\n", b"b 2\n", b"c 3\n"] {
+            s.push(b).unwrap();
+        }
+        std::fs::remove_file(dir.path().join(format!("{:020}.lp", 0))).unwrap();
+        // A folder where a file should be: reading it fails with an error other than NotFound.
+        let second = dir.path().join(format!("{:020}.lp", 1));
+        std::fs::remove_file(&second).unwrap();
+        std::fs::create_dir(&second).unwrap();
+        assert_eq!(s.oldest().unwrap().1, b"c 3\n");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.bytes(), 4);
     }
 }

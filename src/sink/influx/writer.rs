@@ -2,10 +2,11 @@
 //! what it cannot send, and replays the spool, oldest first, when InfluxDB answers again.
 //!
 //! v2 (`/api/v2/write`, org, bucket, token) goes through the influxdb2 client; v1
-//! (`/write?db=`) through the same reqwest 0.11 stack. A 5xx, a connection error, or a
-//! 401/403/404/413 (configuration, not data) is transient: the batch is kept. A 400 or 422
-//! means InfluxDB refused the data itself: the batch is logged with InfluxDB's message (which
-//! names the offending line) and dropped, since sending it again cannot succeed.
+//! (`/write?db=`) through the same reqwest 0.11 stack. Any 2xx is a success. A 5xx, a
+//! connection error, or a 401/403/404 (configuration, not data) is transient: the batch is
+//! kept, retried, then spooled. A 413 splits the batch in halves. A 400 or 422 means InfluxDB
+//! refused the data itself: the batch is logged with the line InfluxDB names and dropped,
+//! since sending it again cannot succeed.
 
 use crate::config::{InfluxApi, InfluxConfig};
 use crate::metrics::Metrics;
@@ -13,8 +14,8 @@ use crate::sink::spool::Spool;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,8 @@ impl influxdb2::models::WriteDataPoint for RawBatch {
 
 fn classify(status: u16, body: String) -> WriteError {
     match status {
-        400 | 422 => WriteError::Rejected { status, body },
+        // 413: too large; `Writer::write` splits the batch and sends the halves.
+        400 | 413 | 422 => WriteError::Rejected { status, body },
         _ => WriteError::Transient(format!("HTTP {status}: {body}")),
     }
 }
@@ -110,6 +112,10 @@ impl Target {
                     .await
                 {
                     Ok(()) => Ok(()),
+                    // influxdb2 treats every status but 204 as an error; any 2xx is a success.
+                    Err(influxdb2::RequestError::Http { status, .. }) if status.is_success() => {
+                        Ok(())
+                    }
                     Err(influxdb2::RequestError::Http { status, text }) => {
                         Err(classify(status.as_u16(), text))
                     }
@@ -168,13 +174,21 @@ pub fn offending_line(e: &WriteError, batch: &[u8]) -> String {
     lines.next().unwrap_or_default().to_string()
 }
 
+/// How long one write may take while vigie is stopping (then the batch is spooled).
+const WRITE_TIMEOUT_WHEN_STOPPING: Duration = Duration::from_secs(2);
+/// Spooled batches sent after each live batch, so the spool drains faster than real time.
+const REPLAY_PER_LIVE_BATCH: usize = 4;
+
 /// Writes batches from `rx` until it closes. Without a target every batch goes to the spool.
+/// Once `stopping` turns true, writes get no retries and at most
+/// [`WRITE_TIMEOUT_WHEN_STOPPING`]; what cannot be sent goes to the spool.
 pub async fn run(
     target: Option<Target>,
     max_retries: u32,
     mut rx: mpsc::Receiver<Bytes>,
     spool: Arc<Mutex<Spool>>,
     metrics: Arc<Metrics>,
+    stopping: watch::Receiver<bool>,
 ) {
     let mut w = Writer {
         target,
@@ -182,6 +196,9 @@ pub async fn run(
         spool,
         metrics,
         outage: false,
+        stopping,
+        refused_since_log: 0,
+        last_refusal_log: None,
     };
     // A persistent interval: live batches arriving every second must not starve the replay.
     let mut replay_tick = tokio::time::interval(Duration::from_secs(2));
@@ -193,16 +210,11 @@ pub async fn run(
                 None => break,
             },
             _ = replay_tick.tick() => {
-                if w.target.is_some() && w.spool_len() > 0 {
-                    w.replay(&rx).await;
+                if w.target.is_some() && !w.is_stopping() {
+                    w.replay(usize::MAX, Some(&rx)).await;
                 }
             }
         }
-    }
-    // Shutting down: a last attempt at what the spool holds, so a clean stop leaves it empty
-    // when InfluxDB is up.
-    if w.target.is_some() && !w.outage && w.spool_len() > 0 {
-        w.replay(&rx).await;
     }
 }
 
@@ -211,22 +223,38 @@ struct Writer {
     max_retries: u32,
     spool: Arc<Mutex<Spool>>,
     metrics: Arc<Metrics>,
+    /// True after a batch exhausted its retries, until a write succeeds again.
     outage: bool,
+    stopping: watch::Receiver<bool>,
+    refused_since_log: u64,
+    last_refusal_log: Option<Instant>,
 }
 
 impl Writer {
+    fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
     fn spool_len(&self) -> usize {
         self.spool.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    fn to_spool(&self, batch: &[u8]) {
-        match self.spool.lock() {
-            Ok(mut s) => {
-                if let Err(e) = s.push(batch) {
-                    tracing::error!(error = %e, "batch lost: spool refused it");
-                }
+    fn to_spool(&mut self, batch: &[u8]) {
+        let result = match self.spool.lock() {
+            Ok(mut s) => s.push(batch).map_err(|e| e.to_string()),
+            Err(_) => Err("spool lock poisoned".to_string()),
+        };
+        if let Err(e) = result {
+            // Loud, but once per 10 s with a count, not once per batch.
+            self.refused_since_log += 1;
+            if self
+                .last_refusal_log
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+            {
+                tracing::error!(error = %e, batches_lost = self.refused_since_log, "batches lost: the spool refused them");
+                self.refused_since_log = 0;
+                self.last_refusal_log = Some(Instant::now());
             }
-            Err(_) => tracing::error!("spool lock poisoned; batch lost"),
         }
     }
 
@@ -247,71 +275,119 @@ impl Writer {
             .writer
             .batches_rejected
             .fetch_add(1, Ordering::Relaxed);
-        let first =
-            String::from_utf8_lossy(batch.split(|&b| b == b'\n').next().unwrap_or_default())
-                .to_string();
-        tracing::error!(error = %e, first_line = %first, "InfluxDB refused a batch (data error); dropped");
+        let line = offending_line(e, batch);
+        tracing::error!(error = %e, offending_line = %line, "InfluxDB refused a batch (data error); dropped");
+    }
+
+    /// One attempt, bounded while stopping; a 413 (body too large) is split and sent in halves.
+    async fn write(&self, batch: Bytes) -> Result<(), WriteError> {
+        let Some(target) = &self.target else {
+            return Err(WriteError::Transient("no InfluxDB configured".into()));
+        };
+        let mut pending = vec![batch];
+        while let Some(b) = pending.pop() {
+            let attempt = target.write(b.clone());
+            let result = if self.is_stopping() {
+                tokio::time::timeout(WRITE_TIMEOUT_WHEN_STOPPING, attempt)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(WriteError::Transient("timed out while stopping".into()))
+                    })
+            } else {
+                attempt.await
+            };
+            match result {
+                Err(WriteError::Rejected { status: 413, .. })
+                    if b.iter().filter(|&&c| c == b'\n').count() > 1 =>
+                {
+                    let lines = b.iter().filter(|&&c| c == b'\n').count();
+                    let mut seen = 0;
+                    let cut = b
+                        .iter()
+                        .position(|&c| {
+                            seen += usize::from(c == b'\n');
+                            seen == lines / 2
+                        })
+                        .map(|i| i + 1)
+                        .unwrap_or(b.len());
+                    // Second half pushed first: the first half is sent first.
+                    pending.push(b.slice(cut..));
+                    pending.push(b.slice(..cut));
+                }
+                other => other?,
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&mut self, batch: Bytes) {
-        let Some(target) = &self.target else {
-            self.to_spool(&batch);
-            return;
-        };
-        if self.outage {
+        if self.target.is_none() {
             self.to_spool(&batch);
             return;
         }
-        let mut attempt = 0;
-        loop {
-            match target.write(batch.clone()).await {
+        // During an outage with batches waiting, keep the order: this one queues behind them.
+        if self.outage && self.spool_len() > 0 {
+            self.to_spool(&batch);
+            return;
+        }
+        let attempts = if self.is_stopping() {
+            1
+        } else {
+            1 + self.max_retries
+        };
+        for attempt in 1..=attempts {
+            match self.write(batch.clone()).await {
                 Ok(()) => {
                     self.sent(&batch);
+                    if self.outage {
+                        tracing::info!("InfluxDB answers again");
+                    }
+                    self.outage = false;
+                    if !self.is_stopping() {
+                        self.replay(REPLAY_PER_LIVE_BATCH, None).await;
+                    }
                     return;
                 }
                 Err(e @ (WriteError::Rejected { .. } | WriteError::Setup(_))) => {
                     self.rejected(&e, &batch);
                     return;
                 }
-                Err(WriteError::Transient(why)) => {
-                    if attempt >= self.max_retries {
-                        self.metrics
-                            .writer
-                            .batches_failed
-                            .fetch_add(1, Ordering::Relaxed);
+                Err(WriteError::Transient(why)) if attempt == attempts => {
+                    self.metrics
+                        .writer
+                        .batches_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    if !self.outage {
                         tracing::error!(error = %why, "InfluxDB unavailable; spooling batches to disk until it answers");
-                        self.outage = true;
-                        self.to_spool(&batch);
-                        return;
                     }
-                    attempt += 1;
+                    self.outage = true;
+                    self.to_spool(&batch);
+                    return;
+                }
+                Err(WriteError::Transient(why)) => {
                     self.metrics.writer.retries.fetch_add(1, Ordering::Relaxed);
                     let wait = Duration::from_millis(500).saturating_mul(1 << (attempt - 1).min(4));
                     tracing::warn!(error = %why, attempt, retry_in = ?wait, "InfluxDB write failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    let mut stopping = self.stopping.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopping.wait_for(|s| *s) => {}
+                    }
                 }
             }
         }
     }
 
-    /// Sends spooled batches, oldest first, while InfluxDB accepts them and no live batch waits.
-    async fn replay(&mut self, rx: &mpsc::Receiver<Bytes>) {
-        let Some(target) = &self.target else { return };
-        loop {
+    /// Sends up to `budget` spooled batches, oldest first, while InfluxDB accepts them;
+    /// with `live`, stops early when a live batch is waiting (it is sent, then replay goes on).
+    async fn replay(&mut self, budget: usize, live: Option<&mpsc::Receiver<Bytes>>) {
+        for _ in 0..budget {
             let next = match self.spool.lock() {
-                Ok(s) => s.oldest(),
+                Ok(mut s) => s.oldest(),
                 Err(_) => return,
             };
-            let (seq, data) = match next {
-                Ok(Some(x)) => x,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    return;
-                }
-            };
-            let result = target.write(Bytes::from(data.clone())).await;
-            match result {
+            let Some((seq, data)) = next else { return };
+            match self.write(Bytes::from(data.clone())).await {
                 Ok(()) => {
                     self.sent(&data);
                     self.metrics
@@ -323,8 +399,10 @@ impl Writer {
                     }
                     self.outage = false;
                 }
-                Err(e @ WriteError::Rejected { .. }) => self.rejected(&e, &data),
-                Err(_) => {
+                Err(e @ (WriteError::Rejected { .. } | WriteError::Setup(_))) => {
+                    self.rejected(&e, &data)
+                }
+                Err(WriteError::Transient(_)) => {
                     self.outage = true;
                     return;
                 }
@@ -335,7 +413,7 @@ impl Writer {
                 tracing::error!(error = %e, "cannot remove a replayed batch from the spool");
                 return;
             }
-            if !rx.is_empty() {
+            if live.is_some_and(|rx| !rx.is_empty()) {
                 return;
             }
         }
