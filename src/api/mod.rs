@@ -2,18 +2,19 @@
 //! Every answer is JSON except `/metrics`; errors are `{"error": "..."}` with a 4xx status.
 
 use crate::metrics::Metrics;
-use crate::sample::{BadReason, PointId, Quality, Value, now_ns};
+use crate::sample::{BadReason, PointId, Quality, Value};
 use crate::sink::live::{LiveState, PointState};
 use serde_json::{Value as Json, json};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 /// A sample older than this many poll intervals is reported `stale`.
-pub const STALE_AFTER_INTERVALS: i64 = 3;
+pub const STALE_AFTER_INTERVALS: u32 = 3;
 
 /// What the routes read.
 #[derive(Clone)]
@@ -41,17 +42,17 @@ fn rfc3339(ns: i64) -> Json {
 }
 
 /// A point's JSON: site, device, point, value, unit, quality (with reason), timestamp.
-fn point_json(api: &ApiState, id: PointId, st: &PointState, now: i64) -> Json {
+fn point_json(api: &ApiState, id: PointId, st: &PointState) -> Json {
     let c = &api.live.catalog;
     let d = c.device_of(id);
     let p = c.point(id);
-    let interval = d.poll_interval.as_nanos() as i64;
-    let quality =
-        if st.time_ns == 0 || now - st.time_ns > STALE_AFTER_INTERVALS * interval + 1_000_000_000 {
-            Quality::Bad(BadReason::Stale)
-        } else {
-            st.quality
-        };
+    // Measured on the monotonic clock, so a system clock step does not hide a frozen value.
+    let stale_after =
+        d.poll_interval.saturating_mul(STALE_AFTER_INTERVALS) + Duration::from_secs(1);
+    let quality = match st.received_at {
+        Some(at) if at.elapsed() <= stale_after => st.quality,
+        _ => Quality::Bad(BadReason::Stale),
+    };
     // A bad sample's value is the last good one, shown for context only.
     json!({
         "site": c.site_of(d).id,
@@ -118,12 +119,11 @@ pub fn routes(
         .and(warp::get())
         .and(with())
         .map(|a: ApiState| {
-            let now = now_ns();
             let states = a.live.points();
             let list: Vec<Json> = states
                 .iter()
                 .enumerate()
-                .map(|(i, st)| point_json(&a, PointId(i as u32), st, now))
+                .map(|(i, st)| point_json(&a, PointId(i as u32), st))
                 .collect();
             warp::reply::json(&list).into_response()
         });
@@ -140,7 +140,7 @@ pub fn routes(
             let Some(st) = a.live.point(id) else {
                 return error(StatusCode::NOT_FOUND, "no state");
             };
-            let mut j = point_json(&a, id, &st, now_ns());
+            let mut j = point_json(&a, id, &st);
             j["history"] = st
                 .history
                 .iter()

@@ -4,10 +4,15 @@
 //! - Requests on a connection are serialized; unit ids behind a gateway share it.
 //! - Each device's polls sit on a grid of its `poll_interval` aligned to the Unix epoch; a
 //!   slot that has already passed when the connection gets to it is counted as missed,
-//!   never queued, so the schedule does not drift.
+//!   never queued, so the schedule does not drift. Waiting uses the monotonic clock; when
+//!   the system clock is stepped (NTP, an operator) by more than 0.5 s the grid is re-anchored
+//!   to the new time instead of freezing or counting thousands of missed slots.
+//! - A device that refuses a merged read with exception 2 or 3 has that read split into one
+//!   read per point from then on, so one unmapped register does not hide its neighbours.
 //! - After a timeout the connection is dropped and reopened at once for the next request
-//!   (a late reply must not answer another request; tokio-modbus issue #324). Only a failed
-//!   connect backs off, exponentially with jitter (250 ms doubling to 30 s, ±25 %).
+//!   (a late reply must not answer another request; tokio-modbus issue #324). A failed
+//!   connect, or a connection lost before any reply came back on it, backs off exponentially
+//!   with jitter (250 ms doubling to 30 s, ±25 %); a reply resets the backoff.
 //! - A unit that stops answering is polled less often (every 2, 4, 8 … slots, at most 30 s
 //!   apart) after three silent polls, so it costs its neighbours one timeout at most per
 //!   retry; its points stay bad in between.
@@ -31,6 +36,8 @@ const CONNECT_BACKOFF_MIN: Duration = Duration::from_millis(250);
 const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 const SILENT_POLLS_BEFORE_BACKOFF: u32 = 3;
 const SILENT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A difference between the monotonic and the system clock above this is a clock step.
+const CLOCK_STEP_NS: i64 = 500_000_000;
 
 struct DeviceState {
     id: DeviceId,
@@ -56,6 +63,8 @@ pub struct ConnectionPoller {
     ctx: Option<Context>,
     connect_failures: u32,
     reconnect_at: Option<Instant>,
+    /// The monotonic clock's reading at a known system time (ns since the epoch).
+    anchor: (Instant, i64),
 }
 
 /// The first grid slot at or after `now_ns`.
@@ -102,7 +111,29 @@ impl ConnectionPoller {
             ctx: None,
             connect_failures: 0,
             reconnect_at: None,
+            anchor: (Instant::now(), now),
         }
+    }
+
+    /// System time as the monotonic clock sees it since the anchor, ns since the epoch.
+    fn grid_now(&self) -> i64 {
+        self.anchor.1 + self.anchor.0.elapsed().as_nanos() as i64
+    }
+
+    /// Re-anchors the grid when the system clock was stepped; true when it was.
+    fn follow_clock_steps(&mut self) -> bool {
+        let wall = now_ns();
+        let step = wall - self.grid_now();
+        if step.abs() <= CLOCK_STEP_NS {
+            return false;
+        }
+        tracing::warn!(address = %self.address, step_ms = step / 1_000_000, "system clock stepped; polls re-aligned to the new time");
+        self.anchor = (Instant::now(), wall);
+        for d in &mut self.devices {
+            d.next_due_ns = next_slot(wall, d.interval_ns);
+            d.skip_until_ns = i64::MIN;
+        }
+        true
     }
 
     /// Polls until `stop` turns true.
@@ -116,7 +147,7 @@ impl ConnectionPoller {
                 return;
             };
             let due = self.devices[i].next_due_ns;
-            let wait = Duration::from_nanos((due - now_ns()).max(0) as u64);
+            let wait = Duration::from_nanos((due - self.grid_now()).max(0) as u64);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
@@ -124,9 +155,13 @@ impl ConnectionPoller {
             if *stop.borrow() {
                 break;
             }
+            if self.follow_clock_steps() {
+                continue;
+            }
+            let now = self.grid_now();
             let d = &mut self.devices[i];
             let counters = &self.metrics.devices[d.id.0 as usize];
-            let late = now_ns() - due;
+            let late = now - due;
             let mut slot = due;
             if late >= d.interval_ns {
                 let missed = late / d.interval_ns;
@@ -135,7 +170,7 @@ impl ConnectionPoller {
                     .fetch_add(missed as u64, Ordering::Relaxed);
                 slot += missed * d.interval_ns;
             }
-            counters.lateness.observe((now_ns() - slot) as f64 / 1e9);
+            counters.lateness.observe((now - slot) as f64 / 1e9);
             self.poll_device(i, slot).await;
             let d = &mut self.devices[i];
             d.next_due_ns = slot + d.interval_ns;
@@ -169,7 +204,6 @@ impl ConnectionPoller {
                     tracing::info!(address = %self.address, "connected again");
                 }
                 self.ctx = Some(ctx);
-                self.connect_failures = 0;
                 self.reconnect_at = None;
                 true
             }
@@ -247,6 +281,7 @@ impl ConnectionPoller {
                     Outcome::Answered => {
                         up = true;
                         d.silent_polls = 0;
+                        self.connect_failures = 0;
                     }
                     Outcome::Timeout => {
                         d.timeouts += 1;
@@ -261,9 +296,17 @@ impl ConnectionPoller {
                         counters.errors.fetch_add(1, Ordering::Relaxed);
                         d.last_reason = BadReason::CommFailure;
                         self.ctx = None;
-                        tracing::warn!(address = %self.address, unit_id, "connection lost or bad reply; reconnecting");
+                        // A gateway that accepts and then drops us must not be hammered:
+                        // back off until a reply comes back on a connection.
+                        self.connect_failures += 1;
+                        let wait = backoff(self.connect_failures);
+                        self.reconnect_at = Some(Instant::now() + wait);
+                        if self.connect_failures == 1 || self.connect_failures.is_multiple_of(20) {
+                            tracing::warn!(address = %self.address, unit_id, retry_in = ?wait, "connection lost or bad reply; reconnecting");
+                        }
                     }
                     Outcome::GatewayNoResponse => {
+                        self.connect_failures = 0;
                         d.silent_polls += 1;
                         d.last_reason = r
                             .points
@@ -280,6 +323,15 @@ impl ConnectionPoller {
                     if d.silent_polls == SILENT_POLLS_BEFORE_BACKOFF {
                         tracing::warn!(address = %self.address, unit_id, device = %info.id, "unit does not answer; polling it less often until it does");
                     }
+                }
+                for &k in r.refused_merged_reads.iter().rev() {
+                    let split: Vec<ReadRequest> = d.requests[k]
+                        .points
+                        .iter()
+                        .flat_map(|&p| plan::plan_points(&info.profile, &[p]))
+                        .collect();
+                    tracing::info!(address = %self.address, unit_id, device = %info.id, start = d.requests[k].start, count = d.requests[k].count, "device refused a merged read; reading those points one by one");
+                    d.requests.splice(k..=k, split);
                 }
                 for (k, v) in r.points.iter().enumerate() {
                     let (value, quality) = match v {

@@ -38,6 +38,9 @@ pub struct DeviceRead {
     pub requests: u32,
     /// Modbus exceptions received.
     pub exceptions: u32,
+    /// Reads of several points refused with exception 2 or 3 (illegal data address or
+    /// value): the device does not accept that merged read; read its points one by one.
+    pub refused_merged_reads: Vec<usize>,
     /// First request to last reply.
     pub elapsed: Duration,
 }
@@ -102,6 +105,7 @@ pub async fn read_device(
         outcome: Outcome::Answered,
         requests: 0,
         exceptions: 0,
+        refused_merged_reads: Vec::new(),
         elapsed: Duration::ZERO,
     };
     let start = Instant::now();
@@ -142,6 +146,9 @@ pub async fn read_device(
                 }
                 for &i in &r.points {
                     points[i] = Err(BadReason::Exception(code));
+                }
+                if (code == 2 || code == 3) && r.points.len() > 1 {
+                    out.refused_merged_reads.push(k);
                 }
             }
             Ok(Ok(Ok(resp))) => match check_reply(r, resp) {

@@ -17,8 +17,10 @@ pub struct PointState {
     pub quality: Quality,
     /// Scheduled time of the last sample, ns since the epoch (0: never polled).
     pub time_ns: i64,
-    /// Oldest first: (time ns, value, quality class is good).
+    /// Oldest first: (time ns, value; None when bad).
     pub history: VecDeque<(i64, Option<f64>)>,
+    /// When the last sample arrived, on the monotonic clock (staleness survives clock steps).
+    pub received_at: Option<std::time::Instant>,
 }
 
 /// Shared live state; cheap to clone.
@@ -43,6 +45,7 @@ impl LiveState {
                 quality: Quality::Bad(crate::sample::BadReason::Stale),
                 time_ns: 0,
                 history: VecDeque::new(),
+                received_at: None,
             })
             .collect();
         let devices = vec![None; catalog.devices.len()];
@@ -78,6 +81,7 @@ impl LiveState {
         let Ok(mut inner) = self.inner.write() else {
             return;
         };
+        let now = std::time::Instant::now();
         for r in records {
             match r {
                 Record::Sample(s) => {
@@ -89,6 +93,7 @@ impl LiveState {
                     }
                     p.time_ns = s.time_ns;
                     p.quality = s.quality;
+                    p.received_at = Some(now);
                     if s.value.is_some() {
                         p.value = s.value.clone();
                     }

@@ -239,7 +239,7 @@ impl Writer {
         self.spool.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    fn to_spool(&mut self, batch: &[u8]) {
+    fn spool_batch(&mut self, batch: &[u8]) {
         let result = match self.spool.lock() {
             Ok(mut s) => s.push(batch).map_err(|e| e.to_string()),
             Err(_) => Err("spool lock poisoned".to_string()),
@@ -322,12 +322,12 @@ impl Writer {
 
     async fn handle(&mut self, batch: Bytes) {
         if self.target.is_none() {
-            self.to_spool(&batch);
+            self.spool_batch(&batch);
             return;
         }
         // During an outage with batches waiting, keep the order: this one queues behind them.
         if self.outage && self.spool_len() > 0 {
-            self.to_spool(&batch);
+            self.spool_batch(&batch);
             return;
         }
         let attempts = if self.is_stopping() {
@@ -361,7 +361,7 @@ impl Writer {
                         tracing::error!(error = %why, "InfluxDB unavailable; spooling batches to disk until it answers");
                     }
                     self.outage = true;
-                    self.to_spool(&batch);
+                    self.spool_batch(&batch);
                     return;
                 }
                 Err(WriteError::Transient(why)) => {
