@@ -144,7 +144,9 @@ fn cases() -> Vec<(
         (
             "v1 without database",
             format!("[influxdb]\nurl = \"http://127.0.0.1:8086\"\napi = \"v1\"\n{GOOD_DEVICE}"),
-            Some(6),
+            // The `[influxdb]` table that lacks the key (was line 6, `api = "v1"`, found by
+            // searching the text for "api").
+            Some(4),
             "influxdb.database",
             "needs `database`",
         ),
@@ -161,6 +163,164 @@ fn cases() -> Vec<(
             Some(14),
             "",
             "unclosed array table",
+        ),
+        // Lines come from the parsed document, not from a search of the text.
+        (
+            "same device id in two sites, error in the second",
+            format!(
+                "{GOOD_DEVICE}[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"meter1\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 0\n"
+            ),
+            Some(21),
+            "sites[1].devices[0].unit_id",
+            "broadcast",
+        ),
+        (
+            "same address in two sites, bad timeout in the second",
+            format!(
+                "{GOOD_DEVICE}[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\ntimeout = \"0s\"\n"
+            ),
+            Some(22),
+            "sites[1].devices[0].timeout",
+            "must be > 0",
+        ),
+        (
+            "inline device array",
+            "[[sites]]\nid = \"PS-01\"\nkind = \"pumping_station\"\ndevices = [\n  { id = \"m1\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\", unit_id = 1 },\n  { id = \"m2\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\",\n    unit_id = 0 },\n]\n".into(),
+            Some(10),
+            "sites[0].devices[1].unit_id",
+            "broadcast",
+        ),
+        (
+            "type error in an inline device array",
+            "[[sites]]\nid = \"PS-01\"\nkind = \"pumping_station\"\ndevices = [\n  { id = \"m1\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\", unit_id = 1 },\n  { id = \"m2\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\", unit_id = 2, poll_interval = \"fast\" },\n]\n".into(),
+            Some(9),
+            "sites[0].devices[1].poll_interval",
+            "invalid duration",
+        ),
+        (
+            "type error in the second device table",
+            format!(
+                "{GOOD_DEVICE}[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 300\n"
+            ),
+            Some(18),
+            "sites[0].devices[1].unit_id",
+            "invalid value",
+        ),
+        (
+            "device table without profile",
+            GOOD_DEVICE.replace("profile = \"eastron-sdm630\"\n", ""),
+            Some(9),
+            "sites[0].devices[0].profile",
+            "missing field `profile`",
+        ),
+        (
+            "url after a comment that says url",
+            format!(
+                "# the url of the InfluxDB server\n[influxdb]\nurl = \"localhost:8086\"\nbucket = \"b\"\n{GOOD_DEVICE}"
+            ),
+            Some(6),
+            "influxdb.url",
+            "http:// or https://",
+        ),
+        (
+            "v1 without database, after an [api] section",
+            format!(
+                "[api]\nlisten = \"127.0.0.1:8080\"\n[influxdb]\nurl = \"http://127.0.0.1:8086\"\napi = \"v1\"\n{GOOD_DEVICE}"
+            ),
+            Some(6),
+            "influxdb.database",
+            "needs `database`",
+        ),
+        (
+            "zone fed by an unknown site on its own line",
+            format!(
+                "[[zones]]\nid = \"Z\"\nutility = \"water\"\nfed_by = [\n  \"PS-01\",\n  \"PS-99\",\n]\n{GOOD_DEVICE}"
+            ),
+            Some(9),
+            "zones[0].fed_by",
+            "no site with id \"PS-99\"",
+        ),
+        // Values that were accepted and then failed (or misbehaved) at run time.
+        (
+            "same address and unit id in two sites",
+            format!(
+                "{GOOD_DEVICE}[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 1\n"
+            ),
+            Some(21),
+            "sites[1].devices[0].unit_id",
+            "same address \"127.0.0.1:5020\" and unit_id 1 as sites[0].devices[0]",
+        ),
+        (
+            "same address (other case) and unit id in one site",
+            format!(
+                "{GOOD_DEVICE}[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"LOCALHOST:5020\"\nunit_id = 7\n[[sites.devices]]\nid = \"meter3\"\nprofile = \"eastron-sdm630\"\naddress = \"localhost:5020\"\nunit_id = 7\n"
+            ),
+            Some(23),
+            "sites[0].devices[2].unit_id",
+            "same address",
+        ),
+        (
+            "influxdb timeout 0s",
+            format!(
+                "[influxdb]\nurl = \"http://127.0.0.1:8086\"\nbucket = \"b\"\ntimeout = \"0s\"\n{GOOD_DEVICE}"
+            ),
+            Some(7),
+            "influxdb.timeout",
+            "more than 0s",
+        ),
+        (
+            "influxdb flush_interval 0s",
+            format!(
+                "[influxdb]\nurl = \"http://127.0.0.1:8086\"\nbucket = \"b\"\nflush_interval = \"0s\"\n{GOOD_DEVICE}"
+            ),
+            Some(7),
+            "influxdb.flush_interval",
+            "more than 0s",
+        ),
+        (
+            "spool of 0 MiB",
+            format!("spool_max_mib = 0\n{GOOD_DEVICE}"),
+            Some(4),
+            "daemon.spool_max_mib",
+            "at least 1",
+        ),
+        (
+            "history above 100000",
+            format!("[buffer]\nhistory = 100001\n{GOOD_DEVICE}"),
+            Some(5),
+            "buffer.history",
+            "at most 100000",
+        ),
+        (
+            "poll_interval above 1 day",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"25h\""),
+            Some(14),
+            "sites[0].devices[0].poll_interval",
+            "at most 1 day",
+        ),
+        (
+            "timeout above 1 day",
+            GOOD_DEVICE.replace(
+                "unit_id = 1",
+                "unit_id = 1\npoll_interval = \"1day\"\ntimeout = \"25h\"",
+            ),
+            Some(15),
+            "sites[0].devices[0].timeout",
+            "at most 1 day",
+        ),
+        (
+            "influxdb url without host",
+            format!("[influxdb]\nurl = \"http://\"\nbucket = \"b\"\n{GOOD_DEVICE}"),
+            Some(5),
+            "influxdb.url",
+            "not a URL",
+        ),
+        (
+            "influxdb url with another scheme",
+            format!("[influxdb]\nurl = \"ftp://db:8086\"\nbucket = \"b\"\n{GOOD_DEVICE}"),
+            Some(5),
+            "influxdb.url",
+            "http:// or https://",
         ),
     ]
 }
