@@ -4,7 +4,7 @@
 #
 # The integration tests start real peers themselves, on free loopback ports in
 # temporary directories: pymodbus (Modbus TCP server), Debian's influxd
-# (InfluxDB 1.6.7), victoria-metrics, and the mbpoll client. Nothing needs to
+# (InfluxDB 1.6.7), victoria-metrics, the mbpoll client, and libfaketime. Nothing needs to
 # be running beforehand; no system service is started.
 set -euo pipefail
 
@@ -27,6 +27,7 @@ missing=()
 have influxd || missing+=(influxdb)
 have victoria-metrics || missing+=(victoria-metrics)
 have mbpoll || missing+=(mbpoll)
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 have python3 || missing+=(python3 python3-pip)
 
 if [ "${#missing[@]}" -gt 0 ]; then

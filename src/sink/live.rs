@@ -77,6 +77,8 @@ impl LiveState {
             .unwrap_or_default()
     }
 
+    /// Applies records in arrival order (one buffer's records arrive in push order; after a
+    /// system clock step back, timestamps go back too, and the newest sample still wins).
     fn apply(&self, records: &[Record]) {
         let Ok(mut inner) = self.inner.write() else {
             return;
@@ -88,9 +90,6 @@ impl LiveState {
                     let Some(p) = inner.points.get_mut(s.point.0 as usize) else {
                         continue;
                     };
-                    if s.time_ns < p.time_ns {
-                        continue;
-                    }
                     p.time_ns = s.time_ns;
                     p.quality = s.quality;
                     p.received_at = Some(now);
