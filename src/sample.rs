@@ -93,8 +93,9 @@ pub struct PollStatus {
     pub time_ns: i64,
     /// True when every request of the poll got a reply (data or exception).
     pub up: bool,
-    /// Time from the first request to the last reply, ms.
-    pub latency_ms: f64,
+    /// Time from the first request to the last reply, ms; None when no request was sent
+    /// (not connected, or a silent unit's skipped slot).
+    pub latency_ms: Option<f64>,
     /// Timeouts since start-up.
     pub timeouts: u64,
     /// Other failures since start-up (connection, malformed replies, exceptions).

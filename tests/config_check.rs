@@ -175,19 +175,27 @@ fn cases() -> Vec<(
             "broadcast",
         ),
         (
-            "same address in two sites, bad timeout in the second",
+            "same device id and address in two sites, bad timeout in the second",
             format!(
-                "{GOOD_DEVICE}[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\ntimeout = \"0s\"\n"
+                "{GOOD_DEVICE}[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\n[[sites.devices]]\nid = \"meter1\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\ntimeout = \"0s\"\n"
             ),
             Some(22),
             "sites[1].devices[0].timeout",
             "must be > 0",
         ),
         (
-            "inline device array",
-            "[[sites]]\nid = \"PS-01\"\nkind = \"pumping_station\"\ndevices = [\n  { id = \"m1\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\", unit_id = 1 },\n  { id = \"m2\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\",\n    unit_id = 0 },\n]\n".into(),
-            Some(10),
-            "sites[0].devices[1].unit_id",
+            "inline device arrays, same device id in two sites",
+            concat!(
+                "[[sites]]\nid = \"PS-01\"\nkind = \"pumping_station\"\ndevices = [\n",
+                "  { id = \"m1\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5020\", unit_id = 1 },\n]\n",
+                "[[sites]]\nid = \"PS-02\"\nkind = \"reservoir\"\ndevices = [\n",
+                "  { id = \"m2\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5021\", unit_id = 1 },\n",
+                "  { id = \"m1\", profile = \"eastron-sdm630\", address = \"127.0.0.1:5021\",\n",
+                "    unit_id = 0 },\n]\n",
+            )
+            .into(),
+            Some(16),
+            "sites[1].devices[1].unit_id",
             "broadcast",
         ),
         (
@@ -232,11 +240,11 @@ fn cases() -> Vec<(
             "needs `database`",
         ),
         (
-            "zone fed by an unknown site on its own line",
+            "zone fed by an unknown site on its own line, after a comment naming it",
             format!(
-                "[[zones]]\nid = \"Z\"\nutility = \"water\"\nfed_by = [\n  \"PS-01\",\n  \"PS-99\",\n]\n{GOOD_DEVICE}"
+                "# \"PS-99\" is planned for 2027\n[[zones]]\nid = \"Z\"\nutility = \"water\"\nfed_by = [\n  \"PS-01\",\n  \"PS-99\",\n]\n{GOOD_DEVICE}"
             ),
-            Some(9),
+            Some(10),
             "zones[0].fed_by",
             "no site with id \"PS-99\"",
         ),
@@ -316,6 +324,13 @@ fn cases() -> Vec<(
             "not a URL",
         ),
         (
+            "duplicate key",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\nunit_id = 2"),
+            Some(14),
+            "sites[0].devices[0].unit_id",
+            "duplicate key",
+        ),
+        (
             "influxdb url with another scheme",
             format!("[influxdb]\nurl = \"ftp://db:8086\"\nbucket = \"b\"\n{GOOD_DEVICE}"),
             Some(5),
@@ -346,6 +361,129 @@ fn each_broken_config_names_file_line_and_key() {
             shown.to_lowercase().contains(&message.to_lowercase()),
             "{name}: {message:?} not in {shown:?}"
         );
+    }
+}
+
+/// The file and the `VIGIE__…` variables are checked together: a key may come from the
+/// environment alone, and an error caused by a variable names it instead of a line.
+#[test]
+fn environment_variables_are_layered_before_checking() {
+    const INFLUX: &str = "[influxdb]\nbucket = \"b\"\n";
+    const URL: (&str, &str) = ("VIGIE__INFLUXDB__URL", "http://127.0.0.1:8086");
+    // (case, body after the [daemon] header, environment, Ok(()) or the first error's
+    // (line, key, message fragment))
+    type Expected = Result<(), (Option<usize>, &'static str, &'static str)>;
+    type Case = (
+        &'static str,
+        String,
+        Vec<(&'static str, &'static str)>,
+        Expected,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "url only in the environment",
+            format!("{INFLUX}{GOOD_DEVICE}"),
+            vec![URL],
+            Ok(()),
+        ),
+        (
+            "url missing from file and environment",
+            format!("{INFLUX}{GOOD_DEVICE}"),
+            vec![("VIGIE__INFLUXDB__TOKEN", "t")],
+            Err((Some(4), "influxdb.url", "missing field `url`")),
+        ),
+        (
+            "bad value from the environment",
+            format!("{INFLUX}url = \"http://127.0.0.1:8086\"\ntimeout = \"2s\"\n{GOOD_DEVICE}"),
+            vec![("VIGIE__INFLUXDB__TIMEOUT", "fast")],
+            Err((
+                None,
+                "environment",
+                "VIGIE__INFLUXDB__TIMEOUT: invalid duration \"fast\"",
+            )),
+        ),
+        (
+            "bad value from the environment, url from the environment too",
+            format!("{INFLUX}{GOOD_DEVICE}"),
+            vec![URL, ("VIGIE__INFLUXDB__TIMEOUT", "fast")],
+            Err((
+                None,
+                "environment",
+                "VIGIE__INFLUXDB__TIMEOUT: invalid duration",
+            )),
+        ),
+        (
+            "bad type from the environment (lower case name)",
+            GOOD_DEVICE.to_string(),
+            vec![("vigie__buffer__history", "lots")],
+            Err((None, "environment", "vigie__buffer__history: invalid type")),
+        ),
+        (
+            "unknown key from the environment",
+            format!("{INFLUX}url = \"http://127.0.0.1:8086\"\n{GOOD_DEVICE}"),
+            vec![("VIGIE__INFLUXDB__TOKN", "t")],
+            Err((
+                None,
+                "environment",
+                "VIGIE__INFLUXDB__TOKN: unknown field `tokn`",
+            )),
+        ),
+        (
+            "invalid url from the environment",
+            format!("{INFLUX}url = \"http://127.0.0.1:8086\"\n{GOOD_DEVICE}"),
+            vec![("VIGIE__INFLUXDB__URL", "http://")],
+            Err((None, "influxdb.url", "not a URL (empty host)")),
+        ),
+        (
+            "invalid value from the environment, valid in the file",
+            GOOD_DEVICE.to_string(),
+            vec![("VIGIE__DAEMON__SPOOL_MAX_MIB", "0")],
+            Err((
+                None,
+                "daemon.spool_max_mib",
+                "(set by VIGIE__DAEMON__SPOOL_MAX_MIB)",
+            )),
+        ),
+        (
+            "file error reported at its line whatever the environment",
+            format!("{INFLUX}url = \"http://127.0.0.1:8086\"\ntimeout = \"fast\"\n{GOOD_DEVICE}"),
+            vec![("VIGIE__API__LISTEN", "127.0.0.1:9000")],
+            Err((Some(7), "influxdb.timeout", "invalid duration")),
+        ),
+        (
+            "bad file value overridden by the environment",
+            format!("{INFLUX}url = \"http://127.0.0.1:8086\"\ntimeout = \"fast\"\n{GOOD_DEVICE}"),
+            vec![("VIGIE__INFLUXDB__TIMEOUT", "3s")],
+            Ok(()),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body, env, expected) in cases {
+        let path = write(
+            dir.path(),
+            "vigie.toml",
+            &format!("{}{}", header(dir.path()), body),
+        );
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match (vigie::config::load(&path, Some(env)), expected) {
+            (Ok(_), Ok(())) => {}
+            (Ok(_), Err(e)) => panic!("{name}: accepted, expected {e:?}"),
+            (Err(errors), Ok(())) => panic!("{name}: refused: {errors:?}"),
+            (Err(errors), Err((line, key, message))) => {
+                let e = &errors[0];
+                let shown = e.to_string();
+                assert_eq!(e.file, path, "{name}: {shown}");
+                assert_eq!(e.line, line, "{name}: {shown}");
+                assert_eq!(e.key, key, "{name}: {shown}");
+                assert!(
+                    shown.contains(message),
+                    "{name}: {message:?} not in {shown:?}"
+                );
+            }
+        }
     }
 }
 

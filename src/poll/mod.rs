@@ -232,7 +232,6 @@ impl ConnectionPoller {
         let info = catalog.device(id);
         let metrics = self.metrics.clone();
         let counters = &metrics.devices[id.0 as usize];
-        counters.polls.fetch_add(1, Ordering::Relaxed);
 
         let result = if skip {
             None
@@ -255,7 +254,7 @@ impl ConnectionPoller {
 
         let d = &mut self.devices[i];
         let mut up = false;
-        let mut latency_ms = 0.0;
+        let mut latency_ms = None;
         match &result {
             None => {
                 for k in 0..info.profile.points.len() {
@@ -275,7 +274,8 @@ impl ConnectionPoller {
                     .exceptions
                     .fetch_add(u64::from(r.exceptions), Ordering::Relaxed);
                 counters.poll_latency.observe(r.elapsed.as_secs_f64());
-                latency_ms = r.elapsed.as_secs_f64() * 1e3;
+                latency_ms = Some(r.elapsed.as_secs_f64() * 1e3);
+                counters.polls.fetch_add(1, Ordering::Relaxed);
                 d.errors += u64::from(r.exceptions);
                 match r.outcome {
                     Outcome::Answered => {

@@ -110,10 +110,12 @@ class ZeroBasedContext(ModbusBaseSlaveContext):
 def load_units(context: ModbusServerContext, units: dict) -> None:
     for unit_key, tables in units.items():
         unit = int(unit_key)
-        if not 0 <= unit <= 247:
+        if not 0 <= unit <= 255:
             raise ValueError(f"unit id out of range: {unit}")
+        # pymodbus's context refuses to store ids above 247 (serial-line addresses), but its
+        # lookups take any id; a Schneider IFE answers on unit 255, so store them directly.
         if unit not in context:
-            context[unit] = ZeroBasedContext()
+            context._slaves[unit] = ZeroBasedContext()
         slave = context[unit]
         for table_name, values in tables.items():
             if table_name not in TABLES:

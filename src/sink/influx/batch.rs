@@ -97,12 +97,15 @@ impl InfluxSink {
         let d = self.catalog.device(st.device);
         let site = self.catalog.site_of(d);
         let tags = [("site", site.id.as_str()), ("device", d.id.as_str())];
-        let fields = [
+        let mut fields = vec![
             ("up", Field::Bool(st.up)),
-            ("latency_ms", Field::F64(st.latency_ms)),
             ("timeouts", Field::I64(st.timeouts as i64)),
             ("errors", Field::I64(st.errors as i64)),
         ];
+        // Left out when no request was sent in this slot (0 would read as an instant reply).
+        if let Some(ms) = st.latency_ms {
+            fields.push(("latency_ms", Field::F64(ms)));
+        }
         let e = encode_line(&mut self.buf, "device_status", &tags, &fields, st.time_ns);
         self.count_lines(e.lines);
     }
