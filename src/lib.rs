@@ -16,3 +16,4 @@ pub mod profile;
 pub mod sample;
 pub mod sim;
 pub mod sink;
+pub mod toml_position;

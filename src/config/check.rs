@@ -7,8 +7,8 @@
 //! instead of a line of the file.
 
 use super::Config;
-use super::position::{Document, line_of};
 use crate::profile::{Profile, ProfileError};
+use crate::toml_position::{Document, locate_toml_error};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,55 +32,14 @@ impl CheckError {
     /// on and the key path written there (`sites[0].devices[0].poll_interval`); a missing
     /// field is named under its table (`sites[0].devices[0].profile`, at the table's line).
     pub fn from_toml(file: &Path, text: &str, e: &toml::de::Error) -> CheckError {
-        let message = e.message().trim().to_string();
-        let (line, path) = match e.span() {
-            Some(span) => {
-                let doc = Document::parse(text);
-                let path = doc.written_at(span.start).or_else(|| {
-                    // A key the parser refused (e.g. a duplicate) is not in the tree: name it
-                    // under the table that holds it.
-                    let table = doc.table_before(span.start).unwrap_or_default();
-                    match written_key(text, span.clone()) {
-                        Some(k) => Some(table.join(k)),
-                        None => (!table.is_empty()).then_some(table),
-                    }
-                });
-                (Some(line_of(text, span.start)), path)
-            }
-            None => (None, None),
-        };
-        let mut path = path.unwrap_or_default();
-        if let Some(field) = missing_field(&message) {
-            path = path.join(field);
-        }
+        let (line, key) = locate_toml_error(text, e);
         CheckError {
             file: file.to_path_buf(),
             line,
-            key: if path.is_empty() {
-                "-".into()
-            } else {
-                path.to_string()
-            },
-            message,
+            key,
+            message: e.message().trim().to_string(),
         }
     }
-}
-
-/// The bare key at `span` when the span covers exactly a `key =` of the text.
-fn written_key(text: &str, span: std::ops::Range<usize>) -> Option<&str> {
-    let key = text.get(span.clone())?;
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let after = text.get(span.end..)?.trim_start_matches([' ', '\t']);
-    (bare && after.starts_with('=')).then_some(key)
-}
-
-/// The field a serde "missing field `x`" message names.
-fn missing_field(message: &str) -> Option<&str> {
-    let rest = message.split_once("missing field `")?.1;
-    rest.split_once('`').map(|(field, _)| field)
 }
 
 /// A validated configuration with the profiles it uses.

@@ -8,7 +8,6 @@
 pub mod catalog;
 pub mod check;
 pub mod duration;
-pub mod position;
 
 use serde::Deserialize;
 use std::net::SocketAddr;

@@ -276,7 +276,6 @@ impl ConnectionPoller {
                 counters.poll_latency.observe(r.elapsed.as_secs_f64());
                 latency_ms = Some(r.elapsed.as_secs_f64() * 1e3);
                 counters.polls.fetch_add(1, Ordering::Relaxed);
-                d.errors += u64::from(r.exceptions);
                 match r.outcome {
                     Outcome::Answered => {
                         up = true;

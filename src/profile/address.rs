@@ -134,7 +134,7 @@ pub fn to_pdu(base: AddressBase, addr: &PrintedAddress, kind: RegisterKind) -> R
             .checked_sub(1)
             .ok_or_else(|| format!("{addr}: address_base 1 starts at 1, not 0"))?,
         AddressBase::Modicon => {
-            if addr.digits.is_none() && addr.text.starts_with("0x") {
+            if addr.digits.is_none() && addr.text.to_ascii_lowercase().starts_with("0x") {
                 return Err(format!("{addr}: a Modicon reference is decimal"));
             }
             // Digits as written for strings; for integers, 6 digits from 100000 up, else 5.

@@ -173,7 +173,7 @@ impl SimConfig {
             message: match e.span() {
                 Some(s) => format!(
                     "line {}: {}",
-                    crate::config::position::line_of(text, s.start),
+                    crate::toml_position::line_of(text, s.start),
                     e.message()
                 ),
                 None => e.message().to_string(),

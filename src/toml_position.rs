@@ -1,4 +1,5 @@
-//! Positions in TOML text, for error messages that name a line and a key.
+//! Positions in TOML text, for error messages that name a line and a key (shared by the
+//! config and profile loaders, so neither depends on the other for it).
 //!
 //! [`Document`] parses a file with the `toml` crate's spanned parser, so every key and value
 //! keeps its byte range. Two questions are answered from that tree, never by searching the text:
@@ -280,6 +281,56 @@ fn visit_headers(
         }
         _ => {}
     }
+}
+
+/// Where a TOML parse or type error is: the line its span starts on, and the key path
+/// written there (`sites[0].devices[0].poll_interval`); a missing field is named under its
+/// table (`sites[0].devices[0].profile`, at the table's line). `-` when no key is known.
+pub fn locate_toml_error(text: &str, e: &toml::de::Error) -> (Option<usize>, String) {
+    let message = e.message();
+    let (line, path) = match e.span() {
+        Some(span) => {
+            let doc = Document::parse(text);
+            let path = doc.written_at(span.start).or_else(|| {
+                // A key the parser refused (e.g. a duplicate) is not in the tree: name it
+                // under the table that holds it.
+                let table = doc.table_before(span.start).unwrap_or_default();
+                match written_key(text, span.clone()) {
+                    Some(k) => Some(table.join(k)),
+                    None => (!table.is_empty()).then_some(table),
+                }
+            });
+            (Some(line_of(text, span.start)), path)
+        }
+        None => (None, None),
+    };
+    let mut path = path.unwrap_or_default();
+    if let Some(field) = missing_field(message) {
+        path = path.join(field);
+    }
+    let key = if path.is_empty() {
+        "-".into()
+    } else {
+        path.to_string()
+    };
+    (line, key)
+}
+
+/// The bare key at `span` when the span covers exactly a `key =` of the text.
+fn written_key(text: &str, span: std::ops::Range<usize>) -> Option<&str> {
+    let key = text.get(span.clone())?;
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let after = text.get(span.end..)?.trim_start_matches([' ', '\t']);
+    (bare && after.starts_with('=')).then_some(key)
+}
+
+/// The field a serde "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.split_once("missing field `")?.1;
+    rest.split_once('`').map(|(field, _)| field)
 }
 
 #[cfg(test)]
