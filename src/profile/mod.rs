@@ -287,12 +287,12 @@ impl Profile {
     /// Parses and validates a profile's text; `path` is only used in messages.
     pub fn parse(id: &str, path: &Path, text: &str) -> Result<Profile, ProfileError> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| {
-            let c = crate::config::CheckError::from_toml(path, text, &e);
+            let (line, key) = crate::toml_position::locate_toml_error(text, &e);
             ProfileError::Parse {
-                path: c.file,
-                line: c.line,
-                key: c.key,
-                message: c.message,
+                path: path.to_path_buf(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
             }
         })?;
         let mut points = Vec::with_capacity(file.points.len());
