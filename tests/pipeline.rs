@@ -609,3 +609,57 @@ fn spooled_batches(data_dir: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_read_over_a_hole_in_the_map_is_split_so_only_the_missing_point_is_bad() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    // A meter profile whose author listed a register the device does not have (PDU 4),
+    // between two that it has: the planner merges 0..=5 into one read.
+    std::fs::write(
+        dir.join("holey-meter.toml"),
+        "manufacturer = \"test\"\nmodel = \"holey\"\nsource = \"tests/pipeline.rs\"\naddress_base = 0\n\
+         [[points]]\nname = \"voltage_v\"\nregister = \"input\"\naddress = 0\ntype = \"f32\"\n\
+         [[points]]\nname = \"ghost\"\nregister = \"input\"\naddress = 4\ntype = \"u16\"\n\
+         [[points]]\nname = \"current_a\"\nregister = \"input\"\naddress = 5\ntype = \"u16\"\n",
+    )
+    .unwrap();
+    let w = f32_words(230.5);
+    let peer = ModbusPeer::start(&json!({
+        "units": {"1": {"input": {"0": w[0], "1": w[1], "5": 42}}},
+        "unmapped": {"1": {"input": [[4, 4]]}}
+    }));
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [{{ id = \"M\", profile = \"holey-meter\", address = \"{}\", unit_id = 1 }}]\n",
+        tmp.path().join("var"),
+        peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    let c = daemon.live.catalog.clone();
+    let q = |name: &str| daemon.live.point(c.find("S", "M", name).unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        q("voltage_v").quality,
+        Quality::Good,
+        "{:?}",
+        q("voltage_v")
+    );
+    assert_eq!(
+        q("voltage_v").value,
+        Some(vigie::profile::Value::F64(230.5))
+    );
+    assert_eq!(q("current_a").value, Some(vigie::profile::Value::F64(42.0)));
+    assert_eq!(
+        q("ghost").quality,
+        Quality::Bad(vigie::sample::BadReason::Exception(2))
+    );
+    // The first poll (merged read) made all three bad; from the second on, only the ghost.
+    let first = q("voltage_v").history.front().copied().unwrap();
+    assert_eq!(
+        first.1, None,
+        "the first, merged read should have been refused"
+    );
+    daemon.shutdown(Duration::from_secs(5)).await;
+}

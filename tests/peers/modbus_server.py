@@ -30,6 +30,9 @@ The image (all keys optional):
 * "delay_ms": per-unit delay before the reply is sent.
 * "exception_units": unit id -> Modbus exception code returned to every request
   of that unit (e.g. 11 = gateway target device failed to respond).
+* "unmapped": unit id -> table -> [[first, last], ...]: a read overlapping those
+  addresses gets exception 2 (illegal data address), as a device whose map has
+  holes answers a read that spans one.
 * Any other unit id gets exception 0x0B (gateway target device failed to
   respond), as a Modbus TCP gateway does.
 
@@ -47,6 +50,7 @@ by "OK <n>" (n counts commands from 1) or "ERR <n> <message>":
     {"silent_units": [...]}     replace the set of silent units
     {"delay_ms": {...}}         replace the delays
     {"exception_units": {...}}  replace the exception units
+    {"unmapped": {...}}         replace the unmapped ranges
     {"disconnect": true}        close every client connection
 
 pymodbus 3.8.6 notes (why this is not a stock ModbusSlaveContext server):
@@ -145,6 +149,8 @@ class Behaviour:
         self.silent: set[int] = set()
         self.delay_s: dict[int, float] = {}
         self.exceptions: dict[int, int] = {}
+        # unit -> table letter -> [(first, last)] addresses the unit does not have
+        self.unmapped: dict[int, dict[str, list[tuple[int, int]]]] = {}
 
     def apply(self, image: dict) -> None:
         if "silent_units" in image:
@@ -153,6 +159,17 @@ class Behaviour:
             self.delay_s = {int(u): float(ms) / 1000.0 for u, ms in image["delay_ms"].items()}
         if "exception_units" in image:
             self.exceptions = {int(u): int(code) for u, code in image["exception_units"].items()}
+        if "unmapped" in image:
+            self.unmapped = {
+                int(u): {TABLES[t]: [(int(a), int(b)) for a, b in ranges] for t, ranges in tables.items()}
+                for u, tables in image["unmapped"].items()
+            }
+
+    def refuses(self, unit: int, function_code: int, address: int, count: int) -> bool:
+        """True when a read overlaps addresses the unit does not have (exception 2)."""
+        kind = {1: "c", 2: "d", 3: "h", 4: "i"}.get(function_code)
+        ranges = self.unmapped.get(unit, {}).get(kind, [])
+        return any(address <= last and first < address + count for first, last in ranges)
 
 
 class ConnectionHandler(ServerRequestHandler):
@@ -214,6 +231,8 @@ class ConnectionHandler(ServerRequestHandler):
             return ExceptionResponse(pdu.function_code, self.behaviour.exceptions[unit])
         if unit not in self.server.context:
             return ExceptionResponse(pdu.function_code, GATEWAY_NO_RESPONSE)
+        if self.behaviour.refuses(unit, pdu.function_code, getattr(pdu, "address", 0), getattr(pdu, "count", 1)):
+            return ExceptionResponse(pdu.function_code, ExceptionResponse.ILLEGAL_ADDRESS)
         try:
             return await pdu.update_datastore(self.server.context[unit])
         except Exception as exc:  # noqa: BLE001 - report, answer like a device would
