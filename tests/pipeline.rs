@@ -663,3 +663,50 @@ async fn a_merged_read_over_a_hole_in_the_map_is_split_so_only_the_missing_point
     );
     daemon.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_influxdb_refuses_as_bad_data_is_dropped_not_retried_forever() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    let w = f32_words(230.5);
+    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    let influx = InfluxV1::start();
+    // Someone wrote voltage_l1_v as a string before: every float vigie sends for it is a
+    // field type conflict, which InfluxDB answers with 400.
+    // (Field types are per shard: write it now, in the shard vigie will write to.)
+    let now = vigie::sample::now_ns();
+    influx.write(&format!(
+        "telemetry,site=S,device=INC,kind=substation voltage_l1_v=\"n/a\" {now}\n"
+    ));
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[influxdb]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"{}\"\n\
+         flush_interval = \"200ms\"\n[[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [{{ id = \"INC\", profile = \"eastron-sdm630\", address = \"{}\", unit_id = 1 }}]\n",
+        tmp.path().join("var"),
+        influx.url,
+        influx.db,
+        peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let w = &daemon.metrics.writer;
+    let rejected = w
+        .batches_rejected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(rejected >= 3, "rejected batches: {rejected}");
+    // Dropped, not spooled or retried: the spool stays empty and nothing waits.
+    assert_eq!(
+        w.batches_spooled.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(w.retries.load(std::sync::atomic::Ordering::Relaxed), 0);
+    daemon.shutdown(Duration::from_secs(5)).await;
+    tokio::task::spawn_blocking(move || {
+        // InfluxDB 1.x keeps the rest of a partly refused batch: the device status is there.
+        let rows = influx.values("SELECT up FROM device_status WHERE device = 'INC'");
+        assert!(rows.len() >= 3, "{rows:?}");
+    })
+    .await
+    .unwrap();
+}
