@@ -13,6 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// Runs the spool's blocking file work (writes, fsyncs, reads) without stalling the other
+/// tasks of a multi-threaded tokio runtime; elsewhere it just runs it.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Spool errors.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {

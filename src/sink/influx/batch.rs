@@ -133,7 +133,7 @@ impl InfluxSink {
             };
             match self.spool.lock() {
                 Ok(mut s) => {
-                    if let Err(e) = s.push(&batch) {
+                    if let Err(e) = crate::sink::spool::blocking(|| s.push(&batch)) {
                         tracing::error!(error = %e, "writer queue full and spool refused a batch");
                     }
                 }

@@ -10,7 +10,7 @@
 
 use crate::config::{InfluxApi, InfluxConfig};
 use crate::metrics::Metrics;
-use crate::sink::spool::Spool;
+use crate::sink::spool::{Spool, blocking};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -240,10 +240,10 @@ impl Writer {
     }
 
     fn spool_batch(&mut self, batch: &[u8]) {
-        let result = match self.spool.lock() {
+        let result = blocking(|| match self.spool.lock() {
             Ok(mut s) => s.push(batch).map_err(|e| e.to_string()),
             Err(_) => Err("spool lock poisoned".to_string()),
-        };
+        });
         if let Err(e) = result {
             // Loud, but once per 10 s with a count, not once per batch.
             self.refused_since_log += 1;
@@ -383,7 +383,7 @@ impl Writer {
     async fn replay(&mut self, budget: usize, live: Option<&mpsc::Receiver<Bytes>>) {
         for _ in 0..budget {
             let next = match self.spool.lock() {
-                Ok(mut s) => s.oldest(),
+                Ok(mut s) => blocking(|| s.oldest()),
                 Err(_) => return,
             };
             let Some((seq, data)) = next else { return };
@@ -408,7 +408,7 @@ impl Writer {
                 }
             }
             if let Ok(mut s) = self.spool.lock()
-                && let Err(e) = s.remove(seq)
+                && let Err(e) = blocking(|| s.remove(seq))
             {
                 tracing::error!(error = %e, "cannot remove a replayed batch from the spool");
                 return;
