@@ -71,6 +71,11 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         tracing::info!(dir = %spool_dir.display(), "no [influxdb] configured: samples go to the disk spool only");
     }
 
+    // The API's port first: when it is taken, nothing has started yet (no poller, no batch).
+    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
+        .await
+        .map_err(DaemonError::Listen)?;
+    let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let (stop_pollers, pollers_stop_rx) = watch::channel(false);
     let (stop_drain, drain_stop_rx) = watch::channel(false);
     let (stop_writer, writer_stop_rx) = watch::channel(false);
@@ -122,10 +127,6 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         writer_stop_rx,
     ));
 
-    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
-        .await
-        .map_err(DaemonError::Listen)?;
-    let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let (api_stop, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let state = ApiState {
         live: live.clone(),

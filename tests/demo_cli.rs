@@ -560,3 +560,36 @@ fn demo_writes_victoriametrics_through_the_v2_api() {
         );
     }
 }
+
+#[test]
+fn a_taken_api_port_stops_the_demo_before_anything_is_polled_or_spooled() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("var");
+    let mut demo = VigieChild::spawn(
+        &[
+            "demo",
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        Path::new(REPO),
+    );
+    let status = demo.wait_exit(WAIT, "vigie demo to refuse the taken port");
+    assert!(!status.success(), "{}", demo.output());
+    assert!(
+        demo.stderr().contains("cannot listen on"),
+        "{}",
+        demo.output()
+    );
+    let spooled: Vec<_> = std::fs::read_dir(data.join("spool"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        spooled.is_empty(),
+        "batches spooled by a demo that could not start: {spooled:?}"
+    );
+    drop(taken);
+}

@@ -26,8 +26,9 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut batch = Vec::with_capacity(4096);
+    let mut sender_gone = false;
     loop {
-        let stopping = *stop.borrow();
+        let stopping = sender_gone || *stop.borrow();
         loop {
             let mut moved = 0;
             for c in &mut consumers {
@@ -52,7 +53,10 @@ pub async fn run(
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(period) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The sender is gone: drain what is left and close.
+                sender_gone = changed.is_err();
+            }
         }
     }
     for s in &mut sinks {

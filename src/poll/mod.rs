@@ -148,11 +148,12 @@ impl ConnectionPoller {
             };
             let due = self.devices[i].next_due_ns;
             let wait = Duration::from_nanos((due - self.grid_now()).max(0) as u64);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
+            let stopped = tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                // An error means the sender is gone: stop too.
+                changed = stop.changed() => changed.is_err(),
+            };
+            if stopped || *stop.borrow() {
                 break;
             }
             if self.follow_clock_steps() {
