@@ -131,9 +131,9 @@ fn mag8000(id: &'static str, unit: u8) -> Device {
         unit,
         tables: json!({"holding": h.json()}),
         expect: vec![
-            ("flow_velocity_mm_per_s", Want::Float(f64::from(velocity))),
-            ("flow_m3_per_h", Want::Float(f64::from(flow))),
-            ("flow_pct_of_qn", Want::Float(f64::from(pct))),
+            ("flow_velocity_mm_per_s", Want::Float(decimal(velocity))),
+            ("flow_m3_per_h", Want::Float(decimal(flow))),
+            ("flow_pct_of_qn", Want::Float(decimal(pct))),
             ("fault_status", Want::Int(0x8004)),
             ("totaliser_1_m3", Want::Float(2_345_678.0)),
             ("totaliser_1_fraction_raw", Want::Float(100_000.0)),
@@ -156,8 +156,8 @@ fn series30(id: &'static str, unit: u8) -> Device {
         unit,
         tables: json!({"holding": h.json()}),
         expect: vec![
-            ("pressure_bar", Want::Float(f64::from(p1))),
-            ("temperature_c", Want::Float(f64::from(tob1))),
+            ("pressure_bar", Want::Float(decimal(p1))),
+            ("temperature_c", Want::Float(decimal(tob1))),
         ],
     }
 }
@@ -174,8 +174,8 @@ fn acculevel(id: &'static str, unit: u8) -> Device {
         unit,
         tables: json!({"holding": h.json()}),
         expect: vec![
-            ("level_m", Want::Float(f64::from(p1) * 10.1972)),
-            ("temperature_c", Want::Float(f64::from(tob1))),
+            ("level_m", Want::Float(decimal(p1) * 10.1972)),
+            ("temperature_c", Want::Float(decimal(tob1))),
         ],
     }
 }
@@ -319,6 +319,12 @@ fn image(devices: &[&Device], silent: &[u8], delay_ms: &[(u8, u64)]) -> Value {
         .map(|(u, ms)| (u.to_string(), json!(ms)))
         .collect();
     json!({"units": units, "silent_units": silent, "delay_ms": delays})
+}
+
+/// What vigie reports for a float32 register: the f64 of the f32's shortest decimal
+/// (0.93f32 reads 0.93), computed here with std's formatting, not vigie's code.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap()
 }
 
 /// One `[[sites]]` of the config: id, kind, and devices as (device, address, timeout).

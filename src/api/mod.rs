@@ -53,12 +53,19 @@ fn point_json(api: &ApiState, id: PointId, st: &PointState) -> Json {
         Some(at) if at.elapsed() <= stale_after => st.quality,
         _ => Quality::Bad(BadReason::Stale),
     };
-    // A bad sample's value is the last good one, shown for context only.
+    // A bad or stale sample has no value: the last good one comes with its own time.
+    let value = if quality == Quality::Good {
+        value_json(&st.value)
+    } else {
+        Json::Null
+    };
     json!({
         "site": c.site_of(d).id,
         "device": d.id,
         "point": p.name,
-        "value": value_json(&st.value),
+        "value": value,
+        "last_good_value": st.last_good.as_ref().map(|(_, v)| value_json(&Some(v.clone()))),
+        "last_good_time": st.last_good.as_ref().map(|(t, _)| rfc3339(*t)),
         "unit": p.unit,
         "quality": quality.class(),
         "reason": quality.reason().map(|r| r.to_string()),

@@ -113,7 +113,7 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
         DataType::I16 => f64::from(raw as u16 as i16),
         DataType::I32 => f64::from(raw as u32 as i32),
         DataType::I64 => raw as i64 as f64,
-        DataType::F32 => f64::from(f32::from_bits(raw as u32)),
+        DataType::F32 => f32_as_decimal(f32::from_bits(raw as u32)),
         DataType::F64 => f64::from_bits(raw),
         DataType::String => return Ok(Value::Text(decode_text(words, point.word_order))),
     };
@@ -126,6 +126,41 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
         return Err(DecodeError::OutOfRange(value));
     }
     Ok(Value::F64(value))
+}
+
+/// A float32 as the f64 of its shortest decimal form: 0.93f32 reads 0.93, not
+/// 0.9300000071525574 (what widening gives). The decimal identifies the same f32 (it parses
+/// back to the same bits), so nothing the device sent is lost; NaN and infinities pass as is.
+pub fn f32_as_decimal(x: f32) -> f64 {
+    use std::fmt::Write as _;
+    struct Buf {
+        bytes: [u8; 64],
+        len: usize,
+    }
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            self.bytes
+                .get_mut(self.len..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut buf = Buf {
+        bytes: [0; 64],
+        len: 0,
+    };
+    if x.is_finite()
+        && write!(buf, "{x}").is_ok()
+        && let Some(v) = std::str::from_utf8(&buf.bytes[..buf.len])
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+    {
+        return v;
+    }
+    f64::from(x)
 }
 
 /// `raw × scale`, computed as `raw / 10^k` when the scale is `10^-k` (0.1, 0.01, ...), so a

@@ -12,8 +12,10 @@ use std::sync::{Arc, RwLock};
 /// A point's latest sample and recent history.
 #[derive(Debug, Clone)]
 pub struct PointState {
-    /// Last good value (kept when later samples are bad, so a reader sees what it was).
+    /// The last sample's value; None when it was bad.
     pub value: Option<Value>,
+    /// The last good value and its time (ns), kept while later samples are bad.
+    pub last_good: Option<(i64, Value)>,
     pub quality: Quality,
     /// Scheduled time of the last sample, ns since the epoch (0: never polled).
     pub time_ns: i64,
@@ -42,6 +44,7 @@ impl LiveState {
         let points = (0..catalog.point_count())
             .map(|_| PointState {
                 value: None,
+                last_good: None,
                 quality: Quality::Bad(crate::sample::BadReason::Stale),
                 time_ns: 0,
                 history: VecDeque::new(),
@@ -93,8 +96,9 @@ impl LiveState {
                     p.time_ns = s.time_ns;
                     p.quality = s.quality;
                     p.received_at = Some(now);
-                    if s.value.is_some() {
-                        p.value = s.value.clone();
+                    p.value = s.value.clone();
+                    if let Some(v) = &s.value {
+                        p.last_good = Some((s.time_ns, v.clone()));
                     }
                     if self.history > 0 {
                         if p.history.len() >= self.history {

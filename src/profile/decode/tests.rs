@@ -49,6 +49,18 @@ fn f32_in_each_word_order() {
 }
 
 #[test]
+fn f32_reads_as_its_shortest_decimal() {
+    let p = point(DataType::F32, WordOrder::ABCD);
+    let w = disassemble(u64::from(0.93f32.to_bits()), 2, WordOrder::ABCD);
+    assert_eq!(f(decode_registers(&p, &w)), 0.93);
+    assert_eq!(
+        f32_as_decimal(f32::MIN_POSITIVE / 8.0) as f32,
+        f32::MIN_POSITIVE / 8.0
+    );
+    assert_eq!(f32_as_decimal(f32::MAX), 3.4028235e38);
+}
+
+#[test]
 fn integers_signed_and_unsigned() {
     assert_eq!(
         f(decode_registers(
@@ -190,7 +202,9 @@ proptest! {
     fn floats_round_trip(order in any_order(), v32 in any::<f32>(), v64 in any::<f64>()) {
         prop_assume!(v32.is_finite() && v64.is_finite());
         let p = point(DataType::F32, order);
-        prop_assert_eq!(f(decode_registers(&p, &encode_registers(&p, f64::from(v32)).unwrap())), f64::from(v32));
+        let decoded = f(decode_registers(&p, &encode_registers(&p, f64::from(v32)).unwrap()));
+        prop_assert_eq!(decoded as f32, v32, "same f32 bits");
+        prop_assert_eq!(decoded, v32.to_string().parse::<f64>().unwrap(), "its shortest decimal");
         let p = point(DataType::F64, order);
         prop_assert_eq!(f(decode_registers(&p, &encode_registers(&p, v64).unwrap())), v64);
     }
