@@ -35,6 +35,7 @@ pub struct Daemon {
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
     pub api_addr: SocketAddr,
+    influx_configured: bool,
     stop_pollers: watch::Sender<bool>,
     stop_drain: watch::Sender<bool>,
     stop_writer: watch::Sender<bool>,
@@ -140,6 +141,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         live,
         metrics,
         api_addr,
+        influx_configured: cfg.influxdb.is_some(),
         stop_pollers,
         stop_drain,
         stop_writer,
@@ -152,7 +154,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
 }
 
 impl Daemon {
-    /// A one-line summary: sites up, points good, samples/s since the last call.
+    /// A one-line summary: sites up (every device answering), devices up, points good,
+    /// samples/s since the last call, lines written, spool size.
     pub fn summary(&self, last_samples: &mut u64, elapsed: Duration) -> String {
         let c = &self.live.catalog;
         let devices = self.live.devices();
@@ -169,13 +172,19 @@ impl Daemon {
         *last_samples = total;
         let w = &self.metrics.writer;
         format!(
-            "sites up {}/{} | points good {}/{} | {:.0} samples/s | written {} lines, spool {} KiB",
+            "sites up {}/{} | devices up {}/{} | points good {}/{} | {:.0} samples/s | {}, spool {} KiB",
             site_up.iter().filter(|u| **u).count(),
             c.sites.len(),
+            devices.iter().filter(|d| d.is_some_and(|s| s.up)).count(),
+            devices.len(),
             good,
             points.len(),
             rate,
-            w.lines_sent.load(Ordering::Relaxed),
+            if self.influx_configured {
+                format!("InfluxDB {} lines", w.lines_sent.load(Ordering::Relaxed))
+            } else {
+                "no InfluxDB".to_string()
+            },
             w.spool_bytes.load(Ordering::Relaxed) / 1024,
         )
     }

@@ -9,6 +9,17 @@ use vigie::config::{self, InfluxApi, InfluxConfig};
 use vigie::poll::{plan, read};
 use vigie::profile::{self, RegisterKind, WordOrder};
 
+/// `println!` that ends the process quietly when stdout is closed (`vigie probe … | head`),
+/// as command-line tools do, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// vigie: supervision of water and electricity networks over Modbus TCP.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -149,7 +160,7 @@ fn check(path: &Path) -> anyhow::Result<std::process::ExitCode> {
                 .filter_map(|d| n.profiles.get(&d.profile))
                 .map(|p| p.points.len())
                 .sum();
-            println!(
+            out!(
                 "{}: OK: {} zones, {} sites, {} devices, {} points, {} profiles",
                 path.display(),
                 n.config.zones.len(),
@@ -162,9 +173,9 @@ fn check(path: &Path) -> anyhow::Result<std::process::ExitCode> {
         }
         Err(errors) => {
             for e in &errors {
-                println!("{e}");
+                out!("{e}");
             }
-            println!("{} error(s)", errors.len());
+            out!("{} error(s)", errors.len());
             Ok(std::process::ExitCode::FAILURE)
         }
     }
@@ -203,7 +214,7 @@ async fn run(path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         )
     })?;
     let daemon = vigie::daemon::start(&network, listen).await?;
-    println!("vigie running: API on http://{}", daemon.api_addr);
+    out!("vigie running: API on http://{}", daemon.api_addr);
     summaries(&daemon, Duration::from_secs(10), None).await;
     daemon.shutdown(Duration::from_secs(10)).await;
     Ok(())
@@ -225,7 +236,7 @@ async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Optio
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                println!("{}", daemon.summary(&mut last, at.elapsed()));
+                out!("{}", daemon.summary(&mut last, at.elapsed()));
                 at = std::time::Instant::now();
             }
         }
@@ -264,19 +275,19 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         influxdb,
     };
     let (sim, daemon, network) = vigie::demo::start(opts).await?;
-    println!(
+    out!(
         "vigie demo: {} sites, {} devices simulated on loopback",
         network.config.sites.len(),
         daemon.live.catalog.devices.len()
     );
     for (name, addr) in &sim.addresses {
-        println!("  simulator {name} on {addr}");
+        out!("  simulator {name} on {addr}");
     }
-    println!(
+    out!(
         "API: http://{0}/api/v1/points  http://{0}/metrics  http://{0}/health",
         daemon.api_addr
     );
-    println!(
+    out!(
         "scripted faults (every 15 min): PS-01 burst at 3 min, SS-12 feeder 2 trip at 6 min, BH-03 level transmitter silent at 9 min"
     );
     summaries(
@@ -300,7 +311,7 @@ async fn simulate(path: &Path) -> anyhow::Result<()> {
             .iter()
             .map(|u| format!("{}={}:{}", u.unit_id, u.site, u.profile))
             .collect();
-        println!("serving {name} on {addr}: units {}", units.join(", "));
+        out!("serving {name} on {addr}: units {}", units.join(", "));
     }
     shutdown_signal().await;
     Ok(())
@@ -337,7 +348,7 @@ async fn probe(a: ProbeArgs) -> anyhow::Result<()> {
     let profile = profile::Profile::load(&a.profiles_dir, &id)?;
     let requests = plan::plan(&profile);
     let r = read::read_device(&mut ctx, a.unit, a.timeout, &profile, &requests).await;
-    println!(
+    out!(
         "{} {} ({}) at {addr} unit {}: {} reads in {:.1} ms",
         profile.manufacturer,
         profile.model,
@@ -402,7 +413,7 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out!("{}", line.join("  ").trim_end());
     }
 }
 
@@ -483,9 +494,9 @@ async fn probe_raw(
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out!("{}", line.join("  ").trim_end());
     }
-    println!(
+    out!(
         "each row's 32-bit columns read that register and the next; pick the word order whose values make sense"
     );
     Ok(())

@@ -279,7 +279,11 @@ fn demo_serves_every_point_good_and_exits_after_its_duration() {
         assert!(l.starts_with("sites up "), "summary line {l:?}");
         assert!(l.contains(" | points good "), "summary line {l:?}");
     }
-    let all_good = format!("sites up 3/3 | points good {0}/{0} |", expected.len());
+    let devices = demo_devices(&expected).len();
+    let all_good = format!(
+        "sites up 3/3 | devices up {devices}/{devices} | points good {0}/{0} |",
+        expected.len()
+    );
     assert!(
         summaries.iter().any(|l| l.starts_with(&all_good)),
         "no summary line starts with {all_good:?}:\n{}",
@@ -290,6 +294,11 @@ fn demo_serves_every_point_good_and_exits_after_its_duration() {
         last.starts_with("sites up 3/3"),
         "last summary {last:?}\n{}",
         demo.process.output()
+    );
+
+    assert!(
+        last.contains("| no InfluxDB, spool "),
+        "last summary {last:?}"
     );
 
     // No InfluxDB given: every sample went to the spool, as line protocol.
@@ -477,7 +486,7 @@ fn demo_writes_influxdb_1_through_the_v1_api() {
         demo.process.assert_running("waiting for the summary");
         demo.process.stdout().iter().find_map(|l| {
             let n: u64 = l
-                .split(" | written ")
+                .split(" | InfluxDB ")
                 .nth(1)?
                 .split(' ')
                 .next()?

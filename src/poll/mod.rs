@@ -321,7 +321,7 @@ impl ConnectionPoller {
                         .min((SILENT_BACKOFF_MAX.as_nanos() as i64 / d.interval_ns).max(1));
                     d.skip_until_ns = slot_ns + slots * d.interval_ns;
                     if d.silent_polls == SILENT_POLLS_BEFORE_BACKOFF {
-                        tracing::warn!(address = %self.address, unit_id, device = %info.id, "unit does not answer; polling it less often until it does");
+                        tracing::warn!(address = %self.address, unit_id, site = %catalog.site_of(info).id, device = %info.id, "unit does not answer; polling it less often until it does");
                     }
                 }
                 for &k in r.refused_merged_reads.iter().rev() {
