@@ -196,6 +196,9 @@ pub struct World {
     pub config: SimConfig,
     pub profiles: HashMap<String, Arc<Profile>>,
     started: Instant,
+    /// Per site: (time s, volume m3, energy kWh) integrated from the live flow and power, so
+    /// totalisers and energy counters follow what the meters read.
+    counters: std::sync::Mutex<HashMap<String, (f64, f64, f64)>>,
 }
 
 impl World {
@@ -225,6 +228,7 @@ impl World {
             config,
             profiles,
             started: Instant::now(),
+            counters: Default::default(),
         })
     }
 
@@ -266,11 +270,33 @@ impl World {
         }
         let t = crate::sample::now_ns() as f64 / 1e9;
         let sod = (t + self.config.utc_offset_hours * 3600.0).rem_euclid(86400.0);
-        match site.model {
+        let mut signals = match site.model {
             SiteModel::PumpingStation => physics::pumping_station(t, sod, site.pumps, &faults),
             SiteModel::Substation => physics::substation(t, sod, site.feeders, &faults),
             SiteModel::Borehole => physics::borehole(t, sod, &faults),
             SiteModel::None => Default::default(),
-        }
+        };
+        self.integrate_counters(id, t, &mut signals);
+        signals
+    }
+
+    /// Replaces the model's starting totals by totals integrated from the live flow
+    /// (m3/h) and power (kW) since the first request: counters never go back.
+    fn integrate_counters(&self, id: &str, t: f64, s: &mut physics::Signals) {
+        let Ok(mut counters) = self.counters.lock() else {
+            return;
+        };
+        let flow = s.get("flow_m3_per_h").copied().unwrap_or(0.0);
+        let power = s.get("total_power_kw").copied().unwrap_or(0.0);
+        let start = (
+            t,
+            s.get("volume_m3").copied().unwrap_or(0.0),
+            s.get("energy_kwh").copied().unwrap_or(0.0),
+        );
+        let c = counters.entry(id.to_string()).or_insert(start);
+        let hours = ((t - c.0) / 3600.0).max(0.0);
+        *c = (t.max(c.0), c.1 + flow * hours, c.2 + power * hours);
+        s.insert("volume_m3".into(), c.1);
+        s.insert("energy_kwh".into(), c.2);
     }
 }
