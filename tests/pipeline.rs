@@ -9,25 +9,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::{InfluxV1, ModbusPeer, VictoriaMetrics, eventually};
+use support::{InfluxV1, ModbusPeer, VictoriaMetrics, eventually, wire};
 use vigie::sample::Quality;
-
-// ---- an encoder written for the test, independent of vigie's ----
-
-/// Registers of big-endian `bytes` as sent in word order `order` (ABCD, CDAB, BADC, DCBA).
-fn wire(bytes: &[u8], order: &str) -> Vec<u16> {
-    let mut w: Vec<u16> = bytes
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
-    if order == "BADC" || order == "DCBA" {
-        w.iter_mut().for_each(|x| *x = x.swap_bytes());
-    }
-    if order == "CDAB" || order == "DCBA" {
-        w.reverse();
-    }
-    w
-}
 
 /// The test's all-types profile and the registers its pymodbus unit serves, with the
 /// value InfluxDB must hold for each field.

@@ -15,24 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::{InfluxV1, ModbusPeer, eventually};
-
-// ---- an encoder written for the test, independent of vigie's (as in tests/pipeline.rs) ----
-
-/// Registers of big-endian `bytes` as sent in word order `order` (ABCD, CDAB, BADC, DCBA).
-fn wire(bytes: &[u8], order: &str) -> Vec<u16> {
-    let mut w: Vec<u16> = bytes
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
-    if order == "BADC" || order == "DCBA" {
-        w.iter_mut().for_each(|x| *x = x.swap_bytes());
-    }
-    if order == "CDAB" || order == "DCBA" {
-        w.reverse();
-    }
-    w
-}
+use support::{InfluxV1, ModbusPeer, eventually, wire};
 
 /// One register table of a unit, by PDU address.
 #[derive(Default)]

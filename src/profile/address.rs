@@ -22,14 +22,16 @@ pub enum AddressBase {
     Modicon,
 }
 
+/// A TOML value that may be written as a number or as a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Int(i64),
+    Str(String),
+}
+
 impl<'de> Deserialize<'de> for AddressBase {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Str(String),
-        }
         match Raw::deserialize(d)? {
             Raw::Int(0) => Ok(AddressBase::Zero),
             Raw::Int(1) => Ok(AddressBase::One),
@@ -98,12 +100,6 @@ impl PrintedAddress {
 
 impl<'de> Deserialize<'de> for PrintedAddress {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Str(String),
-        }
         match Raw::deserialize(d)? {
             Raw::Int(i) => u32::try_from(i)
                 .map(PrintedAddress::from_number)

@@ -953,3 +953,19 @@ impl VictoriaMetrics {
         self.service.log_tail()
     }
 }
+
+/// Registers of big-endian `bytes` as a device sends them in word order `order` (ABCD,
+/// CDAB, BADC, DCBA): the tests' own encoder, independent of vigie's.
+pub fn wire(bytes: &[u8], order: &str) -> Vec<u16> {
+    let mut w: Vec<u16> = bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    if order == "BADC" || order == "DCBA" {
+        w.iter_mut().for_each(|x| *x = x.swap_bytes());
+    }
+    if order == "CDAB" || order == "DCBA" {
+        w.reverse();
+    }
+    w
+}
