@@ -56,6 +56,12 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             .iter()
             .map(|d| (catalog.site_of(d).id.clone(), d.id.clone())),
     ));
+    // The API's port first: when it is taken (another vigie runs), nothing has started yet:
+    // no poller, no batch, and the spool folder is left as it is.
+    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
+        .await
+        .map_err(DaemonError::Listen)?;
+    let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let spool_dir = cfg.daemon.data_dir.join("spool");
     let spool = Arc::new(Mutex::new(Spool::open(
         &spool_dir,
@@ -72,11 +78,6 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         tracing::info!(dir = %spool_dir.display(), "no [influxdb] configured: samples go to the disk spool only");
     }
 
-    // The API's port first: when it is taken, nothing has started yet (no poller, no batch).
-    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
-        .await
-        .map_err(DaemonError::Listen)?;
-    let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let (stop_pollers, pollers_stop_rx) = watch::channel(false);
     let (stop_drain, drain_stop_rx) = watch::channel(false);
     let (stop_writer, writer_stop_rx) = watch::channel(false);

@@ -693,3 +693,108 @@ async fn a_batch_influxdb_refuses_as_bad_data_is_dropped_not_retried_forever() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_sending_malformed_replies_does_not_starve_the_units_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    let w = f32_words(230.5);
+    // Unit 2 (listed first) always answers one register short; unit 1 is healthy.
+    let peer = ModbusPeer::start(&json!({
+        "units": {"1": {"input": {"0": w[0], "1": w[1]}}, "2": {"input": {"0": w[0], "1": w[1]}}},
+        "short_units": [2]
+    }));
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [\n  {{ id = \"BAD\", profile = \"eastron-sdm630\", address = \"{a}\", unit_id = 2 }},\n  \
+         {{ id = \"GOOD\", profile = \"eastron-sdm630\", address = \"{a}\", unit_id = 1 }},\n]\n",
+        tmp.path().join("var"),
+        a = peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let c = daemon.live.catalog.clone();
+    let good = daemon
+        .live
+        .point(c.find("S", "GOOD", "voltage_l1_v").unwrap())
+        .unwrap();
+    let bad = daemon
+        .live
+        .point(c.find("S", "BAD", "voltage_l1_v").unwrap())
+        .unwrap();
+    assert_eq!(
+        bad.quality,
+        Quality::Bad(vigie::sample::BadReason::BadReply),
+        "{bad:?}"
+    );
+    let good_polls = good
+        .history
+        .iter()
+        .filter(|(_, v)| *v == Some(230.5))
+        .count();
+    assert!(
+        good_polls >= 6,
+        "GOOD read {good_polls} times in 8 s: {:?}",
+        good.history
+    );
+    let metrics = daemon.metrics.render();
+    assert!(
+        metrics.contains("vigie_missed_slots_total{site=\"S\",device=\"GOOD\"} 0"),
+        "{metrics}"
+    );
+    daemon.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_influxdb_hangs_is_bounded_and_spools_every_poll() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    let w = f32_words(230.5);
+    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    // An "InfluxDB" that accepts connections and never answers (a hung server, a black hole).
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_url = format!("http://{}", hang.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for s in hang.incoming().take(64) {
+            open.push(s);
+        }
+        open.len()
+    });
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[influxdb]\nurl = \"{hang_url}\"\napi = \"v1\"\n\
+         database = \"d\"\nflush_interval = \"200ms\"\ntimeout = \"10s\"\nmax_retries = 4\n\
+         [[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [{{ id = \"INC\", profile = \"eastron-sdm630\", address = \"{}\", unit_id = 1 }}]\n",
+        tmp.path().join("var"),
+        peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let polled = daemon.live.devices()[0].expect("polled").time_ns;
+    let started = std::time::Instant::now();
+    daemon.shutdown(Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(9), "stop took {took:?}");
+    // Every poll is in the spool, the last one included.
+    let mut times = Vec::new();
+    for e in std::fs::read_dir(tmp.path().join("var/spool")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for l in text.lines().filter(|l| l.starts_with("device_status")) {
+            times.push(l.rsplit(' ').next().unwrap().parse::<i64>().unwrap());
+        }
+    }
+    times.sort();
+    assert!(times.len() >= 5, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] == 1_000_000_000),
+        "a poll is missing: {times:?}"
+    );
+    assert!(
+        times.last().is_some_and(|t| *t >= polled),
+        "last poll {polled} not spooled: {times:?}"
+    );
+    drop(held);
+}

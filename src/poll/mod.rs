@@ -63,6 +63,8 @@ pub struct ConnectionPoller {
     ctx: Option<Context>,
     connect_failures: u32,
     reconnect_at: Option<Instant>,
+    /// True once a reply came back on the current connection.
+    replied_since_connect: bool,
     /// The monotonic clock's reading at a known system time (ns since the epoch).
     anchor: (Instant, i64),
 }
@@ -111,6 +113,7 @@ impl ConnectionPoller {
             ctx: None,
             connect_failures: 0,
             reconnect_at: None,
+            replied_since_connect: false,
             anchor: (Instant::now(), now),
         }
     }
@@ -206,6 +209,7 @@ impl ConnectionPoller {
                 }
                 self.ctx = Some(ctx);
                 self.reconnect_at = None;
+                self.replied_since_connect = false;
                 true
             }
             failure => {
@@ -276,12 +280,15 @@ impl ConnectionPoller {
                     .fetch_add(u64::from(r.exceptions), Ordering::Relaxed);
                 counters.poll_latency.observe(r.elapsed.as_secs_f64());
                 latency_ms = Some(r.elapsed.as_secs_f64() * 1e3);
+                if r.replies > 0 {
+                    self.replied_since_connect = true;
+                    self.connect_failures = 0;
+                }
                 counters.polls.fetch_add(1, Ordering::Relaxed);
                 match r.outcome {
                     Outcome::Answered => {
                         up = true;
                         d.silent_polls = 0;
-                        self.connect_failures = 0;
                     }
                     Outcome::Timeout => {
                         d.timeouts += 1;
@@ -291,22 +298,38 @@ impl ConnectionPoller {
                         // The late reply must not answer the next request: new connection.
                         self.ctx = None;
                     }
+                    Outcome::BadReply => {
+                        // The unit's fault, not the link's: a fresh connection at once, and
+                        // the unit counts towards its own backoff, so it cannot starve others.
+                        d.errors += 1;
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
+                        d.last_reason = BadReason::BadReply;
+                        d.silent_polls += 1;
+                        self.ctx = None;
+                        if d.silent_polls == 1 {
+                            tracing::warn!(address = %self.address, unit_id, device = %info.id, "reply does not match the request; reconnecting");
+                        }
+                    }
                     Outcome::ConnectionLost => {
                         d.errors += 1;
                         counters.errors.fetch_add(1, Ordering::Relaxed);
                         d.last_reason = BadReason::CommFailure;
+                        d.silent_polls += 1;
                         self.ctx = None;
-                        // A gateway that accepts and then drops us must not be hammered:
-                        // back off until a reply comes back on a connection.
-                        self.connect_failures += 1;
-                        let wait = backoff(self.connect_failures);
-                        self.reconnect_at = Some(Instant::now() + wait);
-                        if self.connect_failures == 1 || self.connect_failures.is_multiple_of(20) {
-                            tracing::warn!(address = %self.address, unit_id, retry_in = ?wait, "connection lost or bad reply; reconnecting");
+                        // A gateway that accepts and then drops us before any reply must not
+                        // be hammered: back off until a reply comes back on a connection.
+                        if !self.replied_since_connect {
+                            self.connect_failures += 1;
+                            let wait = backoff(self.connect_failures);
+                            self.reconnect_at = Some(Instant::now() + wait);
+                            if self.connect_failures == 1
+                                || self.connect_failures.is_multiple_of(20)
+                            {
+                                tracing::warn!(address = %self.address, unit_id, retry_in = ?wait, "connection lost before any reply; reconnecting with backoff");
+                            }
                         }
                     }
                     Outcome::GatewayNoResponse => {
-                        self.connect_failures = 0;
                         d.silent_polls += 1;
                         d.last_reason = r
                             .points
@@ -325,12 +348,13 @@ impl ConnectionPoller {
                     }
                 }
                 for &k in r.refused_merged_reads.iter().rev() {
-                    let split: Vec<ReadRequest> = d.requests[k]
-                        .points
-                        .iter()
-                        .flat_map(|&p| plan::plan_points(&info.profile, &[p]))
-                        .collect();
-                    tracing::info!(address = %self.address, unit_id, device = %info.id, start = d.requests[k].start, count = d.requests[k].count, "device refused a merged read; reading those points one by one");
+                    // Halves, not single points: a device that caps reads below 125 registers
+                    // finds its size in a few polls; a hole ends up alone in a read.
+                    let points = &d.requests[k].points;
+                    let (a, b) = points.split_at(points.len() / 2);
+                    let mut split = plan::plan_points(&info.profile, a);
+                    split.extend(plan::plan_points(&info.profile, b));
+                    tracing::info!(address = %self.address, unit_id, device = %info.id, start = d.requests[k].start, count = d.requests[k].count, "device refused a merged read; splitting it");
                     d.requests.splice(k..=k, split);
                 }
                 for (k, v) in r.points.iter().enumerate() {

@@ -23,8 +23,11 @@ pub enum Outcome {
     /// A read got no reply in time: the connection must be dropped (a late reply would
     /// otherwise answer the next request).
     Timeout,
-    /// The connection failed or the reply did not match the request: drop the connection.
+    /// The connection failed (reset, closed): drop it.
     ConnectionLost,
+    /// A reply did not match its request (too short, wrong function or transaction id): the
+    /// stream cannot be trusted, drop the connection; the unit is at fault, not the link.
+    BadReply,
     /// A gateway said the unit does not answer (exception 10 or 11): the link is fine.
     GatewayNoResponse,
 }
@@ -38,6 +41,8 @@ pub struct DeviceRead {
     pub requests: u32,
     /// Modbus exceptions received.
     pub exceptions: u32,
+    /// Replies received (data or exception): the connection works.
+    pub replies: u32,
     /// Reads of several points refused with exception 2 or 3 (illegal data address or
     /// value): the device does not accept that merged read; read its points one by one.
     pub refused_merged_reads: Vec<usize>,
@@ -105,6 +110,7 @@ pub async fn read_device(
         outcome: Outcome::Answered,
         requests: 0,
         exceptions: 0,
+        replies: 0,
         refused_merged_reads: Vec::new(),
         elapsed: Duration::ZERO,
     };
@@ -128,7 +134,7 @@ pub async fn read_device(
             }
             Ok(Err(tokio_modbus::Error::Protocol(_))) => {
                 fail_rest(&mut points, BadReason::BadReply);
-                out.outcome = Outcome::ConnectionLost;
+                out.outcome = Outcome::BadReply;
                 break;
             }
             Ok(Err(tokio_modbus::Error::Transport(_))) => {
@@ -138,6 +144,7 @@ pub async fn read_device(
             }
             Ok(Ok(Err(exception))) => {
                 out.exceptions += 1;
+                out.replies += 1;
                 let code = u8::from(exception);
                 if code == 0x0A || code == 0x0B {
                     fail_rest(&mut points, BadReason::Exception(code));
@@ -151,11 +158,11 @@ pub async fn read_device(
                     out.refused_merged_reads.push(k);
                 }
             }
-            Ok(Ok(Ok(resp))) => match check_reply(r, resp) {
+            Ok(Ok(Ok(resp))) => match check_reply(r, resp).inspect(|_| out.replies += 1) {
                 None => {
                     // A short or mismatched reply: the stream can no longer be trusted.
                     fail_rest(&mut points, BadReason::BadReply);
-                    out.outcome = Outcome::ConnectionLost;
+                    out.outcome = Outcome::BadReply;
                     break;
                 }
                 Some(Reply::Words(words)) => {

@@ -157,6 +157,8 @@ pub fn f32_as_decimal(x: f32) -> f64 {
         && let Some(v) = std::str::from_utf8(&buf.bytes[..buf.len])
             .ok()
             .and_then(|t| t.parse::<f64>().ok())
+        // A decimal halfway between two f32s could round to the other one: keep the bits.
+        && v as f32 == x
     {
         return v;
     }

@@ -179,21 +179,39 @@ impl Spool {
         None
     }
 
+    /// Moves a batch to the back of the queue (a batch InfluxDB keeps refusing must not hold
+    /// up the ones behind it). Its bytes stay counted.
+    pub fn requeue(&mut self, seq: u64) -> Result<(), SpoolError> {
+        let Some(pos) = self.files.iter().position(|f| f.0 == seq) else {
+            return Ok(());
+        };
+        let new_seq = self.next_seq;
+        let (from, to) = (self.path(seq), self.path(new_seq));
+        std::fs::rename(&from, &to).map_err(io(&to))?;
+        self.sync_dir()?;
+        self.next_seq += 1;
+        if let Some((_, size)) = self.files.remove(pos) {
+            self.files.push_back((new_seq, size));
+        }
+        Ok(())
+    }
+
     /// Removes a replayed batch.
     pub fn remove(&mut self, seq: u64) -> Result<(), SpoolError> {
         if let Some(pos) = self.files.iter().position(|f| f.0 == seq) {
             let (_, size) = self.files.remove(pos).unwrap_or((seq, 0));
+            // Counted out now, whatever the file system says next.
+            self.used = self.used.saturating_sub(size);
+            self.metrics
+                .writer
+                .spool_bytes
+                .store(self.used, Ordering::Relaxed);
             let path = self.path(seq);
             match std::fs::remove_file(&path) {
                 Ok(()) => self.sync_dir()?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(&path)(e)),
             }
-            self.used = self.used.saturating_sub(size);
-            self.metrics
-                .writer
-                .spool_bytes
-                .store(self.used, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -223,6 +241,21 @@ mod tests {
         s.push(b"d 4\n").unwrap();
         assert_eq!(s.len(), 2);
         assert!(!dir.path().join("00000000000000000009.tmp").exists());
+    }
+
+    #[test]
+    fn a_requeued_batch_goes_behind_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 20, Arc::new(Metrics::default())).unwrap();
+        s.push(b"a 1\n").unwrap();
+        s.push(b"b 2\n").unwrap();
+        let (seq, _) = s.oldest().unwrap();
+        s.requeue(seq).unwrap();
+        assert_eq!(s.oldest().unwrap().1, b"b 2\n");
+        assert_eq!((s.len(), s.bytes()), (2, 8));
+        drop(s);
+        let mut s = Spool::open(dir.path(), 1 << 20, Arc::new(Metrics::default())).unwrap();
+        assert_eq!(s.oldest().unwrap().1, b"b 2\n");
     }
 
     #[test]

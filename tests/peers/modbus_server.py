@@ -33,6 +33,8 @@ The image (all keys optional):
 * "unmapped": unit id -> table -> [[first, last], ...]: a read overlapping those
   addresses gets exception 2 (illegal data address), as a device whose map has
   holes answers a read that spans one.
+* "short_units": unit ids whose register replies hold one register fewer than
+  asked (a malformed reply).
 * Any other unit id gets exception 0x0B (gateway target device failed to
   respond), as a Modbus TCP gateway does.
 
@@ -149,6 +151,8 @@ class Behaviour:
         self.silent: set[int] = set()
         self.delay_s: dict[int, float] = {}
         self.exceptions: dict[int, int] = {}
+        # units whose register replies come one register short (a broken device or gateway)
+        self.short: set[int] = set()
         # unit -> table letter -> [(first, last)] addresses the unit does not have
         self.unmapped: dict[int, dict[str, list[tuple[int, int]]]] = {}
 
@@ -159,6 +163,8 @@ class Behaviour:
             self.delay_s = {int(u): float(ms) / 1000.0 for u, ms in image["delay_ms"].items()}
         if "exception_units" in image:
             self.exceptions = {int(u): int(code) for u, code in image["exception_units"].items()}
+        if "short_units" in image:
+            self.short = {int(u) for u in image["short_units"]}
         if "unmapped" in image:
             self.unmapped = {
                 int(u): {TABLES[t]: [(int(a), int(b)) for a, b in ranges] for t, ranges in tables.items()}
@@ -234,7 +240,10 @@ class ConnectionHandler(ServerRequestHandler):
         if self.behaviour.refuses(unit, pdu.function_code, getattr(pdu, "address", 0), getattr(pdu, "count", 1)):
             return ExceptionResponse(pdu.function_code, ExceptionResponse.ILLEGAL_ADDRESS)
         try:
-            return await pdu.update_datastore(self.server.context[unit])
+            reply = await pdu.update_datastore(self.server.context[unit])
+            if unit in self.behaviour.short and getattr(reply, "registers", None):
+                reply.registers = reply.registers[:-1]
+            return reply
         except Exception as exc:  # noqa: BLE001 - report, answer like a device would
             print(f"datastore error: {exc!r}", file=sys.stderr, flush=True)
             return ExceptionResponse(pdu.function_code, ExceptionResponse.SLAVE_FAILURE)

@@ -4,7 +4,7 @@
 //! v2 (`/api/v2/write`, org, bucket, token) goes through the influxdb2 client; v1
 //! (`/write?db=`) through the same reqwest 0.11 stack. Any 2xx is a success. A 5xx, a
 //! connection error, or a 401/403/404 (configuration, not data) is transient: the batch is
-//! kept, retried, then spooled. A 413 splits the batch in halves. A 400 or 422 means InfluxDB
+//! kept, retried, then spooled. A 413 (too large) splits the batch in halves. A 400 or 422 means InfluxDB
 //! refused the data itself: the batch is logged with the line InfluxDB names and dropped,
 //! since sending it again cannot succeed.
 
@@ -176,6 +176,10 @@ pub fn offending_line(e: &WriteError, batch: &[u8]) -> String {
 
 /// How long one write may take while vigie is stopping (then the batch is spooled).
 const WRITE_TIMEOUT_WHEN_STOPPING: Duration = Duration::from_secs(2);
+/// Consecutive failures of the same oldest spooled batch before it is moved to the back.
+const REQUEUE_AFTER_FAILURES: u32 = 5;
+/// How long vigie keeps trying InfluxDB once it is stopping; then the queue is spooled.
+const STOPPING_BUDGET: Duration = Duration::from_secs(4);
 /// Spooled batches sent after each live batch, so the spool drains faster than real time.
 const REPLAY_PER_LIVE_BATCH: usize = 4;
 
@@ -197,6 +201,8 @@ pub async fn run(
         metrics,
         outage: false,
         stopping,
+        stopping_since: None,
+        oldest_failures: None,
         refused_since_log: 0,
         last_refusal_log: None,
     };
@@ -226,6 +232,9 @@ struct Writer {
     /// True after a batch exhausted its retries, until a write succeeds again.
     outage: bool,
     stopping: watch::Receiver<bool>,
+    stopping_since: Option<Instant>,
+    /// The oldest spooled batch's sequence and its consecutive failures.
+    oldest_failures: Option<(u64, u32)>,
     refused_since_log: u64,
     last_refusal_log: Option<Instant>,
 }
@@ -233,6 +242,18 @@ struct Writer {
 impl Writer {
     fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
+    }
+
+    /// True once vigie has been stopping for [`STOPPING_BUDGET`]: what is still queued then
+    /// goes straight to the spool, so a slow InfluxDB cannot hold the stop up.
+    fn stopping_too_long(&mut self) -> bool {
+        if !self.is_stopping() {
+            return false;
+        }
+        self.stopping_since
+            .get_or_insert_with(Instant::now)
+            .elapsed()
+            >= STOPPING_BUDGET
     }
 
     fn spool_len(&self) -> usize {
@@ -287,14 +308,27 @@ impl Writer {
         let mut pending = vec![batch];
         while let Some(b) = pending.pop() {
             let attempt = target.write(b.clone());
+            tokio::pin!(attempt);
+            let cut_short = || {
+                Err(WriteError::Transient(
+                    "no answer in time while stopping".into(),
+                ))
+            };
             let result = if self.is_stopping() {
-                tokio::time::timeout(WRITE_TIMEOUT_WHEN_STOPPING, attempt)
+                tokio::time::timeout(WRITE_TIMEOUT_WHEN_STOPPING, &mut attempt)
                     .await
-                    .unwrap_or_else(|_| {
-                        Err(WriteError::Transient("timed out while stopping".into()))
-                    })
+                    .unwrap_or_else(|_| cut_short())
             } else {
-                attempt.await
+                // A write already in flight when the stop comes gets the same 2 s, no more.
+                let mut stopping = self.stopping.clone();
+                tokio::select! {
+                    r = &mut attempt => r,
+                    _ = async { stopping.wait_for(|s| *s).await.is_ok() } => {
+                        tokio::time::timeout(WRITE_TIMEOUT_WHEN_STOPPING, &mut attempt)
+                            .await
+                            .unwrap_or_else(|_| cut_short())
+                    }
+                }
             };
             match result {
                 Err(WriteError::Rejected { status: 413, .. })
@@ -326,7 +360,8 @@ impl Writer {
             return;
         }
         // During an outage with batches waiting, keep the order: this one queues behind them.
-        if self.outage && self.spool_len() > 0 {
+        // Stopping for a while already: no more tries, keep what is left on disk.
+        if (self.outage && self.spool_len() > 0) || self.stopping_too_long() {
             self.spool_batch(&batch);
             return;
         }
@@ -352,7 +387,7 @@ impl Writer {
                     self.rejected(&e, &batch);
                     return;
                 }
-                Err(WriteError::Transient(why)) if attempt == attempts => {
+                Err(WriteError::Transient(why)) if attempt == attempts || self.is_stopping() => {
                     self.metrics
                         .writer
                         .batches_failed
@@ -382,6 +417,9 @@ impl Writer {
     /// with `live`, stops early when a live batch is waiting (it is sent, then replay goes on).
     async fn replay(&mut self, budget: usize, live: Option<&mpsc::Receiver<Bytes>>) {
         for _ in 0..budget {
+            if self.is_stopping() {
+                return;
+            }
             let next = match self.spool.lock() {
                 Ok(mut s) => blocking(|| s.oldest()),
                 Err(_) => return,
@@ -404,6 +442,25 @@ impl Writer {
                 }
                 Err(WriteError::Transient(_)) => {
                     self.outage = true;
+                    // The same oldest batch failing again and again may be the batch, not
+                    // InfluxDB: after a few tries it goes to the back of the queue.
+                    let tries = match self.oldest_failures {
+                        Some((s, n)) if s == seq => n + 1,
+                        _ => 1,
+                    };
+                    self.oldest_failures = Some((seq, tries));
+                    if tries >= REQUEUE_AFTER_FAILURES {
+                        self.oldest_failures = None;
+                        tracing::warn!(
+                            tries,
+                            "a spooled batch keeps failing; moving it behind the others"
+                        );
+                        if let Ok(mut s) = self.spool.lock()
+                            && let Err(e) = blocking(|| s.requeue(seq))
+                        {
+                            tracing::error!(error = %e, "cannot requeue a spooled batch");
+                        }
+                    }
                     return;
                 }
             }
