@@ -514,36 +514,39 @@ devices = [
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A pymodbus unit 1 with an SDM630's voltage_l1_v = 230.5 V (the other points read 0).
+fn sdm630_peer() -> ModbusPeer {
+    let w = f32_words(230.5);
+    ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}))
+}
+
+/// One substation `S` with one SDM630 `INC` (unit 1 at `address`), writing to the v1
+/// InfluxDB at `url`/`database` with these extra `[influxdb]` keys.
+fn one_meter_to_influx_v1(
+    tmp: &Path,
+    address: &str,
+    url: &str,
+    database: &str,
+    influx_keys: &str,
+) -> vigie::config::Network {
+    let dir = profiles_dir(tmp, &all_types().0);
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n\
+         [influxdb]\nurl = \"{url}\"\napi = \"v1\"\ndatabase = \"{database}\"\nflush_interval = \"200ms\"\n{influx_keys}\n\
+         [[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [{{ id = \"INC\", profile = \"eastron-sdm630\", address = \"{address}\", unit_id = 1 }}]\n",
+        tmp.join("var"),
+    );
+    network(tmp, &text)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influxdb_down_for_a_while_loses_no_sample() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = profiles_dir(tmp.path(), &all_types().0);
-    let w = f32_words(230.5);
-    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    let peer = sdm630_peer();
     let mut influx = InfluxV1::start();
-    let text = format!(
-        r#"
-[daemon]
-profiles_dir = {dir:?}
-data_dir = {:?}
-[influxdb]
-url = "{}"
-api = "v1"
-database = "{}"
-flush_interval = "200ms"
-max_retries = 1
-timeout = "1s"
-[[sites]]
-id = "S"
-kind = "substation"
-devices = [{{ id = "INC", profile = "eastron-sdm630", address = "{}", unit_id = 1 }}]
-"#,
-        tmp.path().join("var"),
-        influx.url,
-        influx.db,
-        peer.addr()
-    );
-    let net = network(tmp.path(), &text);
+    let keys = "max_retries = 1\ntimeout = \"1s\"";
+    let net = one_meter_to_influx_v1(tmp.path(), &peer.addr(), &influx.url, &influx.db, keys);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     influx.stop();
@@ -650,9 +653,7 @@ async fn a_merged_read_over_a_hole_in_the_map_is_split_so_only_the_missing_point
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_influxdb_refuses_as_bad_data_is_dropped_not_retried_forever() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = profiles_dir(tmp.path(), &all_types().0);
-    let w = f32_words(230.5);
-    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    let peer = sdm630_peer();
     let influx = InfluxV1::start();
     // Someone wrote voltage_l1_v as a string before: every float vigie sends for it is a
     // field type conflict, which InfluxDB answers with 400.
@@ -661,16 +662,7 @@ async fn a_batch_influxdb_refuses_as_bad_data_is_dropped_not_retried_forever() {
     influx.write(&format!(
         "telemetry,site=S,device=INC,kind=substation voltage_l1_v=\"n/a\" {now}\n"
     ));
-    let text = format!(
-        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[influxdb]\nurl = \"{}\"\napi = \"v1\"\ndatabase = \"{}\"\n\
-         flush_interval = \"200ms\"\n[[sites]]\nid = \"S\"\nkind = \"substation\"\n\
-         devices = [{{ id = \"INC\", profile = \"eastron-sdm630\", address = \"{}\", unit_id = 1 }}]\n",
-        tmp.path().join("var"),
-        influx.url,
-        influx.db,
-        peer.addr()
-    );
-    let net = network(tmp.path(), &text);
+    let net = one_meter_to_influx_v1(tmp.path(), &peer.addr(), &influx.url, &influx.db, "");
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let w = &daemon.metrics.writer;
@@ -749,9 +741,7 @@ async fn a_unit_sending_malformed_replies_does_not_starve_the_units_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_while_influxdb_hangs_is_bounded_and_spools_every_poll() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = profiles_dir(tmp.path(), &all_types().0);
-    let w = f32_words(230.5);
-    let peer = ModbusPeer::start(&json!({"units": {"1": {"input": {"0": w[0], "1": w[1]}}}}));
+    let peer = sdm630_peer();
     // An "InfluxDB" that accepts connections and never answers (a hung server, a black hole).
     let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hang_url = format!("http://{}", hang.local_addr().unwrap());
@@ -762,15 +752,8 @@ async fn a_stop_while_influxdb_hangs_is_bounded_and_spools_every_poll() {
         }
         open.len()
     });
-    let text = format!(
-        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[influxdb]\nurl = \"{hang_url}\"\napi = \"v1\"\n\
-         database = \"d\"\nflush_interval = \"200ms\"\ntimeout = \"10s\"\nmax_retries = 4\n\
-         [[sites]]\nid = \"S\"\nkind = \"substation\"\n\
-         devices = [{{ id = \"INC\", profile = \"eastron-sdm630\", address = \"{}\", unit_id = 1 }}]\n",
-        tmp.path().join("var"),
-        peer.addr()
-    );
-    let net = network(tmp.path(), &text);
+    let keys = "timeout = \"10s\"\nmax_retries = 4";
+    let net = one_meter_to_influx_v1(tmp.path(), &peer.addr(), &hang_url, "d", keys);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     let polled = daemon.live.devices()[0].expect("polled").time_ns;
