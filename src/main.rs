@@ -347,7 +347,7 @@ async fn probe(a: ProbeArgs) -> anyhow::Result<()> {
     };
     let profile = profile::Profile::load(&a.profiles_dir, &id)?;
     let requests = plan::plan(&profile);
-    let r = read::read_device(&mut ctx, a.unit, a.timeout, &profile, &requests).await;
+    let r = read::read_device(&mut ctx, a.unit, a.timeout, None, &profile, &requests).await;
     out!(
         "{} {} ({}) at {addr} unit {}: {} reads in {:.1} ms",
         profile.manufacturer,

@@ -781,3 +781,62 @@ async fn a_stop_while_influxdb_hangs_is_bounded_and_spools_every_poll() {
     );
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_unit_with_many_reads_holds_the_gateway_no_longer_than_its_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = profiles_dir(tmp.path(), &all_types().0);
+    let w = f32_words(230.5);
+    let regs = json!({"0": w[0], "1": w[1]});
+    // SLOW answers every read after 300 ms; an SDM630 takes four reads: 1.2 s, more than
+    // the 1 s slot. Its poll must stop at its 500 ms timeout, so GOOD keeps its slot.
+    let peer = ModbusPeer::start(&json!({
+        "units": {"1": {"input": regs}, "2": {"input": regs}},
+        "delay_ms": {"2": 300}
+    }));
+    let text = format!(
+        "[daemon]\nprofiles_dir = {dir:?}\ndata_dir = {:?}\n[[sites]]\nid = \"S\"\nkind = \"substation\"\n\
+         devices = [\n  {{ id = \"SLOW\", profile = \"eastron-sdm630\", address = \"{a}\", unit_id = 2, timeout = \"500ms\" }},\n  \
+         {{ id = \"GOOD\", profile = \"eastron-sdm630\", address = \"{a}\", unit_id = 1 }},\n]\n",
+        tmp.path().join("var"),
+        a = peer.addr()
+    );
+    let net = network(tmp.path(), &text);
+    let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let c = daemon.live.catalog.clone();
+    let slow_first = daemon
+        .live
+        .point(c.find("S", "SLOW", "voltage_l1_v").unwrap())
+        .unwrap();
+    let slow_last = daemon
+        .live
+        .point(c.find("S", "SLOW", "total_energy_kwh").unwrap())
+        .unwrap();
+    assert!(
+        slow_first.history.iter().any(|(_, v)| *v == Some(230.5)),
+        "{slow_first:?}"
+    );
+    assert_eq!(
+        slow_last.quality,
+        Quality::Bad(vigie::sample::BadReason::Timeout)
+    );
+    let metrics = daemon.metrics.render();
+    assert!(
+        metrics.contains("vigie_missed_slots_total{site=\"S\",device=\"GOOD\"} 0"),
+        "{metrics}"
+    );
+    let good = daemon
+        .live
+        .point(c.find("S", "GOOD", "voltage_l1_v").unwrap())
+        .unwrap();
+    assert!(
+        good.history
+            .iter()
+            .filter(|(_, v)| *v == Some(230.5))
+            .count()
+            >= 5,
+        "{good:?}"
+    );
+    daemon.shutdown(Duration::from_secs(5)).await;
+}

@@ -248,9 +248,19 @@ impl ConnectionPoller {
         } else {
             let requests = std::mem::take(&mut self.devices[i].requests);
             let r = match self.ctx.as_mut() {
-                Some(ctx) => {
-                    Some(read::read_device(ctx, unit_id, timeout, &info.profile, &requests).await)
-                }
+                Some(ctx) => Some(
+                    read::read_device(
+                        ctx,
+                        unit_id,
+                        timeout,
+                        // The whole poll fits in the device's timeout: a slow unit holds
+                        // its neighbours up no longer than a dead one does.
+                        Some(timeout),
+                        &info.profile,
+                        &requests,
+                    )
+                    .await,
+                ),
                 None => None,
             };
             self.devices[i].requests = requests;
@@ -328,6 +338,13 @@ impl ConnectionPoller {
                                 tracing::warn!(address = %self.address, unit_id, retry_in = ?wait, "connection lost before any reply; reconnecting with backoff");
                             }
                         }
+                    }
+                    Outcome::OverBudget => {
+                        d.last_reason = BadReason::Timeout;
+                        if d.silent_polls == 0 {
+                            tracing::warn!(address = %self.address, unit_id, device = %info.id, "poll did not fit in the device's timeout; its last reads are skipped (raise `timeout` if the device is just slow)");
+                        }
+                        d.silent_polls += 1;
                     }
                     Outcome::GatewayNoResponse => {
                         d.silent_polls += 1;

@@ -30,6 +30,8 @@ pub enum Outcome {
     BadReply,
     /// A gateway said the unit does not answer (exception 10 or 11): the link is fine.
     GatewayNoResponse,
+    /// The poll's time budget ran out between reads: the link is fine, the unit is slow.
+    OverBudget,
 }
 
 /// Result of one device poll: per point (profile order), a value or why there is none.
@@ -95,11 +97,15 @@ fn check_reply(r: &ReadRequest, resp: Response) -> Option<Reply> {
 }
 
 /// Polls one device: every planned read in turn, each with `timeout`. Stops at the first
-/// timeout or connection failure (the remaining points take that reason).
+/// timeout or connection failure (the remaining points take that reason). With `budget`,
+/// the whole poll ends within it: no read starts once it is spent (the remaining points are
+/// `timeout`), and a read gets no more than what is left, so a slow unit behind a gateway
+/// holds the line for one poll interval at most.
 pub async fn read_device(
     ctx: &mut Context,
     unit_id: u8,
     timeout: Duration,
+    budget: Option<Duration>,
     profile: &Profile,
     requests: &[ReadRequest],
 ) -> DeviceRead {
@@ -117,8 +123,6 @@ pub async fn read_device(
     let start = Instant::now();
     ctx.set_slave(Slave(unit_id));
     for (k, r) in requests.iter().enumerate() {
-        out.requests += 1;
-        let reply = tokio::time::timeout(timeout, ctx.call(request_of(r))).await;
         let fail_rest = |points: &mut Vec<Result<Value, BadReason>>, reason: BadReason| {
             for q in &requests[k..] {
                 for &i in &q.points {
@@ -126,6 +130,15 @@ pub async fn read_device(
                 }
             }
         };
+        let left = budget.map(|b| b.saturating_sub(start.elapsed()));
+        if left.is_some_and(|l| l.is_zero()) {
+            fail_rest(&mut points, BadReason::Timeout);
+            out.outcome = Outcome::OverBudget;
+            break;
+        }
+        out.requests += 1;
+        let wait = left.map_or(timeout, |l| l.min(timeout));
+        let reply = tokio::time::timeout(wait, ctx.call(request_of(r))).await;
         match reply {
             Err(_elapsed) => {
                 fail_rest(&mut points, BadReason::Timeout);
