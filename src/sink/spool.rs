@@ -33,6 +33,9 @@ pub enum SpoolError {
     },
     #[error("spool full ({used} of {max} bytes): batch of {size} bytes refused")]
     Full { used: u64, max: u64, size: u64 },
+    /// Another process (another vigie) holds the spool folder.
+    #[error("spool {path} is in use by another process (another vigie with the same data_dir?)")]
+    InUse { path: PathBuf },
 }
 
 /// The spool folder and its index.
@@ -44,6 +47,8 @@ pub struct Spool {
     /// (sequence, size), oldest first.
     files: VecDeque<(u64, u64)>,
     metrics: Arc<Metrics>,
+    /// Held open for the spool's life: its exclusive lock keeps a second vigie out.
+    _lock: std::fs::File,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
@@ -58,6 +63,17 @@ impl Spool {
     /// half-written `.tmp` files.
     pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<Metrics>) -> Result<Spool, SpoolError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::InUse {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         let mut files = Vec::new();
         for e in std::fs::read_dir(dir).map_err(io(dir))? {
             let e = e.map_err(io(dir))?;
@@ -86,6 +102,7 @@ impl Spool {
             next_seq,
             files: files.into(),
             metrics,
+            _lock: lock,
         })
     }
 
@@ -241,6 +258,20 @@ mod tests {
         s.push(b"d 4\n").unwrap();
         assert_eq!(s.len(), 2);
         assert!(!dir.path().join("00000000000000000009.tmp").exists());
+    }
+
+    #[test]
+    fn a_second_spool_on_the_same_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Spool::open(dir.path(), 1 << 20, Arc::new(Metrics::default())).unwrap();
+        let second = Spool::open(dir.path(), 1 << 20, Arc::new(Metrics::default()));
+        assert!(
+            matches!(second, Err(SpoolError::InUse { .. })),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        assert!(Spool::open(dir.path(), 1 << 20, Arc::new(Metrics::default())).is_ok());
     }
 
     #[test]
