@@ -133,7 +133,7 @@ impl Metrics {
             (
                 "vigie_polls_total",
                 "counter",
-                "scheduled polls done",
+                "polls that sent requests (skipped slots of a silent unit are not counted)",
                 |d| &d.polls,
             ),
             (

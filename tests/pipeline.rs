@@ -349,24 +349,14 @@ async fn every_type_and_word_order_reaches_influxdb_v1_exactly_and_a_dead_unit_s
         );
     }
     // The live state agrees: bad samples of the sentinel and NaN points, good elsewhere.
-    let c = daemon.live.catalog.clone();
-    let st = daemon
-        .live
-        .point(c.find("PS-01", "all", "sentinel").unwrap())
-        .unwrap();
+    let st = live_point(&daemon, "PS-01", "all", "sentinel");
     assert_eq!(st.quality, Quality::Bad(vigie::sample::BadReason::NoValue));
-    let st = daemon
-        .live
-        .point(c.find("PS-01", "all", "nan_float").unwrap())
-        .unwrap();
+    let st = live_point(&daemon, "PS-01", "all", "nan_float");
     assert_eq!(
         st.quality,
         Quality::Bad(vigie::sample::BadReason::OutOfRange)
     );
-    let st = daemon
-        .live
-        .point(c.find("PS-01", "LT-201", "level_m").unwrap())
-        .unwrap();
+    let st = live_point(&daemon, "PS-01", "LT-201", "level_m");
     assert_eq!(st.quality, Quality::Bad(vigie::sample::BadReason::Timeout));
     daemon.shutdown(Duration::from_secs(5)).await;
     drop(influx);
@@ -514,6 +504,21 @@ devices = [
     daemon.shutdown(Duration::from_secs(5)).await;
 }
 
+/// The live state of point `site`/`device`/`point` of a running daemon.
+fn live_point(
+    daemon: &vigie::daemon::Daemon,
+    site: &str,
+    device: &str,
+    point: &str,
+) -> vigie::sink::live::PointState {
+    let id = daemon
+        .live
+        .catalog
+        .find(site, device, point)
+        .expect("point in the catalog");
+    daemon.live.point(id).expect("point state")
+}
+
 /// A pymodbus unit 1 with an SDM630's voltage_l1_v = 230.5 V (the other points read 0).
 fn sdm630_peer() -> ModbusPeer {
     let w = f32_words(230.5);
@@ -623,8 +628,7 @@ async fn a_merged_read_over_a_hole_in_the_map_is_split_so_only_the_missing_point
     );
     let net = network(tmp.path(), &text);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
-    let c = daemon.live.catalog.clone();
-    let q = |name: &str| daemon.live.point(c.find("S", "M", name).unwrap()).unwrap();
+    let q = |name: &str| live_point(&daemon, "S", "M", name);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         q("voltage_v").quality,
@@ -706,15 +710,8 @@ async fn a_unit_sending_malformed_replies_does_not_starve_the_units_after_it() {
     let net = network(tmp.path(), &text);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let c = daemon.live.catalog.clone();
-    let good = daemon
-        .live
-        .point(c.find("S", "GOOD", "voltage_l1_v").unwrap())
-        .unwrap();
-    let bad = daemon
-        .live
-        .point(c.find("S", "BAD", "voltage_l1_v").unwrap())
-        .unwrap();
+    let good = live_point(&daemon, "S", "GOOD", "voltage_l1_v");
+    let bad = live_point(&daemon, "S", "BAD", "voltage_l1_v");
     assert_eq!(
         bad.quality,
         Quality::Bad(vigie::sample::BadReason::BadReply),
@@ -804,15 +801,8 @@ async fn a_slow_unit_with_many_reads_holds_the_gateway_no_longer_than_its_timeou
     let net = network(tmp.path(), &text);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let c = daemon.live.catalog.clone();
-    let slow_first = daemon
-        .live
-        .point(c.find("S", "SLOW", "voltage_l1_v").unwrap())
-        .unwrap();
-    let slow_last = daemon
-        .live
-        .point(c.find("S", "SLOW", "total_energy_kwh").unwrap())
-        .unwrap();
+    let slow_first = live_point(&daemon, "S", "SLOW", "voltage_l1_v");
+    let slow_last = live_point(&daemon, "S", "SLOW", "total_energy_kwh");
     assert!(
         slow_first.history.iter().any(|(_, v)| *v == Some(230.5)),
         "{slow_first:?}"
@@ -826,10 +816,7 @@ async fn a_slow_unit_with_many_reads_holds_the_gateway_no_longer_than_its_timeou
         metrics.contains("vigie_missed_slots_total{site=\"S\",device=\"GOOD\"} 0"),
         "{metrics}"
     );
-    let good = daemon
-        .live
-        .point(c.find("S", "GOOD", "voltage_l1_v").unwrap())
-        .unwrap();
+    let good = live_point(&daemon, "S", "GOOD", "voltage_l1_v");
     assert!(
         good.history
             .iter()
