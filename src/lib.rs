@@ -5,6 +5,7 @@
 //! [`buffer`] carries samples in lock-free ring buffers, [`sink`] keeps the live state and
 //! writes InfluxDB, [`api`] serves HTTP, and [`sim`] simulates stations for tests and the demo.
 
+pub mod alarm;
 pub mod api;
 pub mod buffer;
 pub mod config;

@@ -5,9 +5,11 @@
 //! `vigie.example.toml`, which a test validates. [`check`] turns a file into the validated
 //! [`Network`] or a list of errors naming file, line and key.
 
+pub mod alarms;
 pub mod catalog;
 pub mod check;
 pub mod duration;
+pub mod notify;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -32,6 +34,11 @@ pub struct Config {
     pub zones: Vec<ZoneConfig>,
     #[serde(default)]
     pub sites: Vec<SiteConfig>,
+    /// `[alarms]`: engine-wide alarm settings (definitions are per site).
+    #[serde(default)]
+    pub alarms: alarms::AlarmsConfig,
+    /// `[notify]`: who is told about alarms, how and when. Absent: no notifications.
+    pub notify: Option<notify::NotifyConfig>,
 }
 
 /// `[daemon]`: folders and the spool bound.
@@ -234,6 +241,9 @@ pub struct SiteConfig {
     pub kind: SiteKind,
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// `[[sites.alarms]]`: alarm definitions on this site's devices and points.
+    #[serde(default)]
+    pub alarms: Vec<alarms::AlarmConfig>,
 }
 
 /// `[[sites.devices]]`: one Modbus server at `address` + `unit_id`.

@@ -1,0 +1,1 @@
+//! The alarm engine (being written).

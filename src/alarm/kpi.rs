@@ -1,0 +1,1 @@
+//! EEMUA 191 alarm-system performance figures (placeholder until written).

@@ -1,0 +1,268 @@
+//! `[[sites.alarms]]`: alarm definitions, per site.
+//!
+//! One entry names a device (and a point of it, for point alarms) and one or more
+//! conditions; each condition becomes one alarm with its own ISA-18.2 state, identified as
+//! `SITE:DEVICE:POINT:CONDITION` (point alarms) or `SITE:DEVICE:CONDITION` (device alarms).
+//! Limits, deadband, on-delay and off-delay follow ISA-18.2 / IEC 62682 and OPC UA Part 9
+//! §5.8 (`OnDelay`, `OffDelay`, `LatchedState`); see `../shared/reference/alarms-integration.md` §1.
+
+use super::duration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// An alarm's priority (ISA-18.2 §10; EEMUA 191 aims at about 80 % low, 15 % medium,
+/// 5 % high and critical).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Priority {
+    /// The name used in config, tags and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+}
+
+/// One analog limit (`high_high`, `high`, `low`, `low_low`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConfig {
+    /// In the point's engineering unit. High limits are exceeded when the value is above,
+    /// low limits when it is below.
+    pub limit: f64,
+    pub priority: Priority,
+}
+
+/// A discrete alarm: the point is abnormal whenever it differs from its normal state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscreteConfig {
+    /// The normal state: `true`/`false` for a bit, or a number for a status code
+    /// (e.g. `normal = false` on `breaker_tripped`, `normal = 0` on `fault_code`).
+    pub normal: NormalState,
+    pub priority: Priority,
+}
+
+/// A discrete point's normal state.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum NormalState {
+    Bool(bool),
+    Number(f64),
+}
+
+impl NormalState {
+    /// As a number (false = 0, true = 1), the form every discrete value is compared in.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            NormalState::Bool(b) => f64::from(u8::from(b)),
+            NormalState::Number(x) => x,
+        }
+    }
+}
+
+/// Which way a rate-of-change alarm looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Falling,
+    Rising,
+    Either,
+}
+
+/// A rate-of-change alarm: the value moved by more than `limit` engineering units within
+/// `per` (e.g. discharge pressure falling faster than 0.5 bar per minute: a burst).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Engineering units per `per`; positive.
+    pub limit: f64,
+    #[serde(default = "default_rate_per", deserialize_with = "duration::de")]
+    pub per: Duration,
+    #[serde(default = "default_direction")]
+    pub direction: Direction,
+    pub priority: Priority,
+}
+
+fn default_rate_per() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_direction() -> Direction {
+    Direction::Falling
+}
+
+/// A device communication-failure alarm: active while the device's polls fail
+/// (DESIGN.md "Polling": timeouts, exceptions of a dead gateway target, lost connection).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommFailureConfig {
+    pub priority: Priority,
+}
+
+/// A stale-data alarm: on a point, no good sample for `after`; on a device, no poll result
+/// at all for `after` (the poller is stuck).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaleConfig {
+    #[serde(deserialize_with = "duration::de")]
+    pub after: Duration,
+    pub priority: Priority,
+}
+
+/// Suppression by design (ISA-18.2 "suppressed by design"; OPC UA Part 9 `SuppressedState`):
+/// the alarm is hidden while `point` of `device` (same site) equals `equals`, e.g. a pump's
+/// low-flow alarm while the pump is stopped on purpose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressedWhile {
+    pub device: String,
+    pub point: String,
+    pub equals: NormalState,
+}
+
+/// `[[sites.alarms]]`: conditions on one point, or on one device when `point` is absent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmConfig {
+    pub device: String,
+    /// Absent for device alarms (`comm_failure`, `stale` of the device).
+    pub point: Option<String>,
+    pub high_high: Option<LimitConfig>,
+    pub high: Option<LimitConfig>,
+    pub low: Option<LimitConfig>,
+    pub low_low: Option<LimitConfig>,
+    pub discrete: Option<DiscreteConfig>,
+    pub rate_of_change: Option<RateConfig>,
+    pub comm_failure: Option<CommFailureConfig>,
+    pub stale: Option<StaleConfig>,
+    /// Engineering units: an analog alarm returns to normal only once the value is back
+    /// inside its limit by this much (OPC UA Part 9 B.1.5).
+    #[serde(default)]
+    pub deadband: f64,
+    /// The condition must hold this long before the alarm is raised.
+    #[serde(default, deserialize_with = "duration::de_opt")]
+    pub on_delay: Option<Duration>,
+    /// The condition must be gone this long before the alarm returns to normal.
+    #[serde(default, deserialize_with = "duration::de_opt")]
+    pub off_delay: Option<Duration>,
+    /// A latched alarm stays active after the condition clears, until an operator resets it.
+    #[serde(default)]
+    pub latch: bool,
+    /// Taken out of service (maintenance, under management of change): evaluated, never shown.
+    #[serde(default)]
+    pub out_of_service: bool,
+    /// Message template; placeholders `{site}`, `{site_name}`, `{device}`, `{point}`,
+    /// `{condition}`, `{value}`, `{unit}`, `{limit}`, `{priority}`.
+    pub message: Option<String>,
+    pub suppressed_while: Option<SuppressedWhile>,
+    /// While one of these alarms is active, it suppresses the alarms of the same site that
+    /// match any pattern `DEVICE:POINT:CONDITION` or `DEVICE:CONDITION`, where a segment may be
+    /// `*` and a trailing `*` matches the rest (`"RTU:*"`: every alarm of device RTU).
+    #[serde(default)]
+    pub suppresses: Vec<String>,
+}
+
+impl AlarmConfig {
+    /// The conditions set in this entry, by their name in the alarm id.
+    pub fn conditions(&self) -> Vec<(&'static str, ConditionConfig<'_>)> {
+        let mut out = Vec::new();
+        let limits = [
+            ("high_high", &self.high_high, LimitSide::High),
+            ("high", &self.high, LimitSide::High),
+            ("low", &self.low, LimitSide::Low),
+            ("low_low", &self.low_low, LimitSide::Low),
+        ];
+        for (name, l, side) in limits {
+            if let Some(l) = l {
+                out.push((name, ConditionConfig::Limit(side, l)));
+            }
+        }
+        if let Some(d) = &self.discrete {
+            out.push(("discrete", ConditionConfig::Discrete(d)));
+        }
+        if let Some(r) = &self.rate_of_change {
+            out.push(("rate_of_change", ConditionConfig::Rate(r)));
+        }
+        if let Some(c) = &self.comm_failure {
+            out.push(("comm_failure", ConditionConfig::CommFailure(c)));
+        }
+        if let Some(s) = &self.stale {
+            out.push(("stale", ConditionConfig::Stale(s)));
+        }
+        out
+    }
+}
+
+/// Which side of a limit is abnormal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSide {
+    High,
+    Low,
+}
+
+/// One condition of an [`AlarmConfig`].
+#[derive(Debug, Clone, Copy)]
+pub enum ConditionConfig<'a> {
+    Limit(LimitSide, &'a LimitConfig),
+    Discrete(&'a DiscreteConfig),
+    Rate(&'a RateConfig),
+    CommFailure(&'a CommFailureConfig),
+    Stale(&'a StaleConfig),
+}
+
+impl ConditionConfig<'_> {
+    pub fn priority(&self) -> Priority {
+        match self {
+            ConditionConfig::Limit(_, l) => l.priority,
+            ConditionConfig::Discrete(d) => d.priority,
+            ConditionConfig::Rate(r) => r.priority,
+            ConditionConfig::CommFailure(c) => c.priority,
+            ConditionConfig::Stale(s) => s.priority,
+        }
+    }
+    /// True for conditions on a point's value (they need `point`).
+    pub fn needs_point(&self) -> bool {
+        matches!(
+            self,
+            ConditionConfig::Limit(..) | ConditionConfig::Discrete(_) | ConditionConfig::Rate(_)
+        )
+    }
+}
+
+/// `[alarms]`: settings of the alarm engine as a whole.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsConfig {
+    /// The longest an operator may shelve an alarm (OPC UA Part 9 `MaxTimeShelved`).
+    #[serde(default = "default_max_shelve", deserialize_with = "duration::de")]
+    pub max_shelve: Duration,
+    /// Journal events older than this are deleted (checked hourly).
+    #[serde(default = "default_journal_retention", deserialize_with = "duration::de")]
+    pub journal_retention: Duration,
+}
+
+fn default_max_shelve() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+fn default_journal_retention() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        AlarmsConfig {
+            max_shelve: default_max_shelve(),
+            journal_retention: default_journal_retention(),
+        }
+    }
+}
