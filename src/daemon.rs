@@ -1,6 +1,9 @@
 //! Wires the stages of DESIGN.md's data flow together: pollers → ring buffers → drain →
 //! live state and InfluxDB writer (with the disk spool) → HTTP API.
 
+use crate::alarm::engine::Engine;
+use crate::alarm::recorder::{AlarmSink, Alarms};
+use crate::alarm::{definition, store::Store};
 use crate::api::{self, ApiState};
 use crate::buffer::{self, drain};
 use crate::config::Network;
@@ -8,7 +11,10 @@ use crate::config::catalog::Catalog;
 use crate::metrics::Metrics;
 use crate::poll::ConnectionPoller;
 use crate::sample::Quality;
-use crate::sink::influx::{batch::InfluxSink, writer};
+use crate::sink::influx::{
+    batch::{Handoff, InfluxSink},
+    writer,
+};
 use crate::sink::live::{LiveSink, LiveState};
 use crate::sink::spool::Spool;
 use std::net::SocketAddr;
@@ -27,11 +33,15 @@ pub enum DaemonError {
     Influx(#[from] writer::WriteError),
     #[error("{0}")]
     Listen(std::io::Error),
+    #[error(transparent)]
+    Alarms(#[from] crate::alarm::store::StoreError),
 }
 
 /// A running pipeline.
 pub struct Daemon {
     pub live: LiveState,
+    pub alarms: Alarms,
+    recorder: Option<std::thread::JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
     pub api_addr: SocketAddr,
@@ -102,6 +112,26 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
 
     let live = LiveState::new(catalog.clone(), cfg.buffer.history);
     let (batch_tx, batch_rx) = mpsc::channel(256);
+    let handoff = Handoff::new(batch_tx, spool.clone());
+
+    // Alarms: state and journal from the data directory, then the recorder thread.
+    let store = Store::open(&cfg.daemon.data_dir)?;
+    let restored = store.load()?;
+    let engine = Engine::new(
+        definition::build(cfg, &catalog),
+        restored,
+        cfg.alarms.max_shelve,
+        crate::sample::now_ns(),
+    );
+    let journal_wake = Arc::new(Notify::new());
+    let (alarms, recorder) = Alarms::start(
+        engine,
+        store,
+        cfg.alarms.journal_retention,
+        journal_wake.clone(),
+        handoff.clone(),
+    );
+
     let sinks: Vec<Box<dyn drain::Sink>> = vec![
         Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(InfluxSink::new(
@@ -109,9 +139,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             metrics.clone(),
             batch_lines,
             flush_interval,
-            batch_tx,
-            spool.clone(),
+            handoff,
         )),
+        Box::new(AlarmSink::new(alarms.clone())),
     ];
     let drain = tokio::spawn(drain::run(
         consumers,
@@ -133,6 +163,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     let state = ApiState {
         live: live.clone(),
         metrics: metrics.clone(),
+        alarms: alarms.clone(),
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;
@@ -140,6 +171,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     tracing::info!(%api_addr, devices = catalog.devices.len(), points = catalog.point_count(), "vigie started");
     Ok(Daemon {
         live,
+        alarms,
+        recorder: Some(recorder),
         metrics,
         api_addr,
         influx_configured: cfg.influxdb.is_some(),
@@ -195,13 +228,30 @@ impl Daemon {
     /// spooled; the writer gets at most `grace` in all.
     pub async fn shutdown(mut self, grace: Duration) {
         // Order matters: pollers finish their poll in flight, then the drain empties the ring
-        // buffers and hands the last batch over, then the writer sends or spools what is left.
+        // buffers and hands the last batch over, then the alarm recorder commits its last
+        // events, then the writer sends or spools what is left.
         let _ = self.stop_pollers.send(true);
         for p in self.pollers.drain(..) {
             let _ = p.await;
         }
         let _ = self.stop_drain.send(true);
         let _ = (&mut self.drain).await;
+        // The API next (operator actions go through the alarm recorder), then the recorder
+        // commits what is queued and lets go of the writer's input.
+        if let Some(s) = self.api_stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.api).await;
+        self.alarms.close();
+        if let Some(r) = self.recorder.take() {
+            let joined = tokio::task::spawn_blocking(move || r.join());
+            if tokio::time::timeout(Duration::from_secs(5), joined)
+                .await
+                .is_err()
+            {
+                tracing::error!("the alarm recorder did not finish within 5 s");
+            }
+        }
         let _ = self.stop_writer.send(true);
         if tokio::time::timeout(grace, &mut self.writer).await.is_err() {
             tracing::error!(
@@ -209,9 +259,5 @@ impl Daemon {
             );
             self.writer.abort();
         }
-        if let Some(s) = self.api_stop.take() {
-            let _ = s.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.api).await;
     }
 }

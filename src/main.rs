@@ -232,6 +232,8 @@ async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Optio
     tick.tick().await;
     let mut last = 0;
     let mut at = std::time::Instant::now();
+    let mut alarm_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_seq = None;
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -239,7 +241,45 @@ async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Optio
                 out!("{}", daemon.summary(&mut last, at.elapsed()));
                 at = std::time::Instant::now();
             }
+            _ = alarm_tick.tick() => print_alarm_events(daemon, &mut last_seq).await,
         }
+    }
+}
+
+/// Prints the alarm events journaled since the last call, one line each (the first call
+/// only notes where the journal stands).
+async fn print_alarm_events(daemon: &vigie::daemon::Daemon, last_seq: &mut Option<i64>) {
+    use vigie::alarm::store::HistoryQuery;
+    let Some(after) = *last_seq else {
+        // Where the journal stands: the newest event's number.
+        let newest = HistoryQuery {
+            limit: 1,
+            ..Default::default()
+        };
+        if let Ok(events) = daemon.alarms.history(newest).await {
+            *last_seq = Some(events.first().map_or(0, |e| e.seq));
+        }
+        return;
+    };
+    let query = HistoryQuery {
+        after_seq: Some(after),
+        limit: 1000,
+        ..Default::default()
+    };
+    let Ok(events) = daemon.alarms.history(query).await else {
+        return;
+    };
+    for e in &events {
+        out!(
+            "alarm {:<22} {:<8} {}  {}",
+            e.to_state.as_str(),
+            e.priority.as_str(),
+            e.alarm_id,
+            e.message
+        );
+    }
+    if let Some(e) = events.last() {
+        *last_seq = Some(e.seq);
     }
 }
 

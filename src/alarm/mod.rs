@@ -9,8 +9,10 @@
 //! - [`kpi`]: EEMUA 191 alarm-system performance figures from the journal.
 
 pub mod condition;
+pub mod definition;
 pub mod engine;
 pub mod kpi;
+pub mod recorder;
 pub mod state;
 pub mod store;
 

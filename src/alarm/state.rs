@@ -20,7 +20,8 @@
 //! when the condition comes back; with latching, the return to normal leads to E, and an
 //! operator's reset to A. Shelving, suppression and out of service hide the alarm while it
 //! is still evaluated; when they end, the alarm is re-evaluated against the live condition:
-//! B if the condition holds, else A.
+//! B if the condition holds; else a latched alarm stays latched and an unacknowledged
+//! return to normal stays unacknowledged; else A.
 
 use serde::{Deserialize, Serialize};
 
@@ -265,17 +266,19 @@ impl AlarmState {
         }
     }
 
-    /// Shown again: B when the condition holds (a fresh occurrence to acknowledge), else A.
+    /// Shown again: B when the condition holds (to acknowledge again; the occurrence keeps
+    /// its `raised_ns`, so a standing alarm stays standing). When it does not: a latched
+    /// alarm stays latched until reset, an unacknowledged return to normal stays to be
+    /// acknowledged, anything else is A.
     fn reevaluate(&mut self, time_ns: i64) {
         if self.hidden() {
             return;
         }
-        self.latched = false;
         if self.condition {
             self.acked = false;
-            self.raised_ns = Some(time_ns);
-        } else {
-            self.acked = true;
+            self.latched = false;
+            self.raised_ns = Some(self.raised_ns.unwrap_or(time_ns));
+        } else if !self.latched && self.acked {
             self.raised_ns = None;
         }
     }

@@ -60,6 +60,8 @@ pub struct HistoryQuery {
     pub to_ns: Option<i64>,
     /// Events with `seq` below this (the previous page's `next_cursor`): pages go back in time.
     pub before_seq: Option<i64>,
+    /// Events with `seq` above this, oldest first (to follow the journal as it grows).
+    pub after_seq: Option<i64>,
     pub site: Option<String>,
     pub alarm_id: Option<String>,
     pub priority: Option<Priority>,
@@ -190,7 +192,7 @@ impl Store {
         tx.commit().map_err(err)
     }
 
-    /// Journal events matching `q`, newest first.
+    /// Journal events matching `q`, newest first (oldest first with `after_seq`).
     pub fn history(&self, q: &HistoryQuery) -> Result<Vec<AlarmEvent>, StoreError> {
         history(&self.conn, q).map_err(|e| self.err(e))
     }
@@ -233,8 +235,8 @@ pub fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmEvent> {
         })
     };
     let priority: String = r.get(7)?;
-    let priority = serde_json::from_value(serde_json::Value::String(priority.clone()))
-        .map_err(|e| {
+    let priority =
+        serde_json::from_value(serde_json::Value::String(priority.clone())).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, e.into())
         })?;
     Ok(AlarmEvent {
@@ -276,6 +278,9 @@ fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<AlarmEve
     if let Some(v) = q.before_seq {
         add("seq <", v.into());
     }
+    if let Some(v) = q.after_seq {
+        add("seq >", v.into());
+    }
     if let Some(v) = &q.site {
         add("site =", v.clone().into());
     }
@@ -285,7 +290,8 @@ fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<AlarmEve
     if let Some(v) = q.priority {
         add("priority =", v.as_str().to_string().into());
     }
-    sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", q.limit));
+    let order = if q.after_seq.is_some() { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", q.limit));
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), event_from_row)?;
     rows.collect()

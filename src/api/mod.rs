@@ -1,6 +1,8 @@
 //! The HTTP API (warp), DESIGN.md "HTTP API": health, Prometheus metrics, and live points.
 //! Every answer is JSON except `/metrics`; errors are `{"error": "..."}` with a 4xx status.
 
+pub mod alarms;
+
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};
 use crate::sink::live::{LiveState, PointState};
@@ -21,6 +23,7 @@ pub const STALE_AFTER_INTERVALS: u32 = 3;
 pub struct ApiState {
     pub live: LiveState,
     pub metrics: Arc<Metrics>,
+    pub alarms: crate::alarm::recorder::Alarms,
 }
 
 fn value_json(v: &Option<Value>) -> Json {
@@ -91,6 +94,7 @@ pub fn routes(
             })
             .untuple_one()
     };
+    let api_for_alarms = api.clone();
     let with = move || {
         let a = api.clone();
         warp::any().map(move || a.clone())
@@ -111,17 +115,16 @@ pub fn routes(
             };
             warp::reply::with_status(warp::reply::json(&body), status).into_response()
         });
-    let metrics = warp::path!("metrics")
-        .and(warp::get())
-        .and(with())
-        .map(|a: ApiState| {
-            warp::reply::with_header(
-                a.metrics.render(),
-                "content-type",
-                "text/plain; version=0.0.4",
-            )
-            .into_response()
-        });
+    let metrics =
+        warp::path!("metrics")
+            .and(warp::get())
+            .and(with())
+            .then(|a: ApiState| async move {
+                let mut text = a.metrics.render();
+                text.push_str(&alarms::metrics_text(&a).await);
+                warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                    .into_response()
+            });
     let points = warp::path!("api" / "v1" / "points")
         .and(warp::get())
         .and(with())
@@ -155,9 +158,12 @@ pub fn routes(
                 .collect();
             warp::reply::json(&j).into_response()
         });
+    let alarm_routes = alarms::routes(api_for_alarms);
     counted
         .and(
-            health
+            alarm_routes
+                .or(health)
+                .unify()
                 .or(ready)
                 .unify()
                 .or(metrics)

@@ -247,7 +247,10 @@ pub struct AlarmsConfig {
     #[serde(default = "default_max_shelve", deserialize_with = "duration::de")]
     pub max_shelve: Duration,
     /// Journal events older than this are deleted (checked hourly).
-    #[serde(default = "default_journal_retention", deserialize_with = "duration::de")]
+    #[serde(
+        default = "default_journal_retention",
+        deserialize_with = "duration::de"
+    )]
     pub journal_retention: Duration,
 }
 
@@ -265,4 +268,219 @@ impl Default for AlarmsConfig {
             journal_retention: default_journal_retention(),
         }
     }
+}
+
+/// The placeholders a message template may use.
+pub const PLACEHOLDERS: [&str; 11] = [
+    "site",
+    "site_name",
+    "device",
+    "point",
+    "condition",
+    "value",
+    "unit",
+    "limit",
+    "priority",
+    "per",
+    "after",
+];
+
+/// The longest on-delay, off-delay, stale `after` or rate `per`.
+pub const MAX_DELAY: Duration = Duration::from_secs(7 * 86_400);
+
+/// Problems in `[alarms]` and every `[[sites.alarms]]`, as (key, where in the file, message):
+/// unknown device or point, a condition that does not fit the point or the entry, limits in
+/// the wrong order, negative deadband, delays out of range, unknown placeholders, patterns
+/// that match nothing, the same alarm defined twice.
+pub fn validate(
+    config: &super::Config,
+    profiles: &std::collections::HashMap<String, std::sync::Arc<crate::profile::Profile>>,
+) -> Vec<(String, String, String)> {
+    use crate::profile::DataType;
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut patterns: Vec<(String, String, String)> = Vec::new();
+    let mut err = |key: String, msg: String| out.push((key.clone(), key, msg));
+    if config.alarms.max_shelve.is_zero() {
+        err("alarms.max_shelve".into(), "must be more than 0s".into());
+    }
+    for (i, site) in config.sites.iter().enumerate() {
+        let mut ids: std::collections::HashMap<String, usize> = Default::default();
+        let mut local_ids = Vec::new();
+        for (k, a) in site.alarms.iter().enumerate() {
+            let key = |f: &str| format!("sites[{i}].alarms[{k}].{f}");
+            let find_point = |device: &str, point: &str| {
+                let d = site.devices.iter().find(|d| d.id == device)?;
+                let p = profiles.get(&d.profile)?;
+                p.points.iter().find(|x| x.name == point).cloned()
+            };
+            let Some(dev) = site.devices.iter().find(|d| d.id == a.device) else {
+                err(
+                    key("device"),
+                    format!("no device {:?} in site {:?}", a.device, site.id),
+                );
+                continue;
+            };
+            let point = match &a.point {
+                Some(p) => match find_point(&a.device, p) {
+                    Some(pt) => Some(pt),
+                    None => {
+                        if profiles.contains_key(&dev.profile) {
+                            err(
+                                key("point"),
+                                format!("profile {:?} has no point {p:?}", dev.profile),
+                            );
+                        }
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let conditions = a.conditions();
+            if conditions.is_empty() {
+                err(
+                    format!("sites[{i}].alarms[{k}]"),
+                    "no condition: set high_high, high, low, low_low, discrete, rate_of_change, comm_failure or stale".into(),
+                );
+            }
+            for (name, c) in &conditions {
+                if c.needs_point() && point.is_none() {
+                    err(key(name), format!("{name} needs `point`"));
+                }
+                if matches!(c, ConditionConfig::CommFailure(_)) && point.is_some() {
+                    err(
+                        key(name),
+                        "comm_failure is a device alarm: put it in an entry without `point`".into(),
+                    );
+                }
+                if let Some(p) = &point {
+                    let numeric = !matches!(p.data_type, DataType::String);
+                    if c.needs_point() && !numeric {
+                        err(
+                            key(name),
+                            format!("point {:?} is text: no {name} alarm", p.name),
+                        );
+                    }
+                }
+                let local = match (&a.point, c) {
+                    (Some(p), c) if !matches!(c, ConditionConfig::CommFailure(_)) => {
+                        format!("{}:{p}:{name}", a.device)
+                    }
+                    _ => format!("{}:{name}", a.device),
+                };
+                if let Some(first) = ids.insert(local.clone(), k) {
+                    err(
+                        key(name),
+                        format!(
+                            "alarm {}:{local} is already defined by sites[{i}].alarms[{first}]",
+                            site.id
+                        ),
+                    );
+                }
+                local_ids.push(local);
+            }
+            let limits = [
+                ("high_high", a.high_high.as_ref().map(|l| l.limit)),
+                ("high", a.high.as_ref().map(|l| l.limit)),
+                ("low", a.low.as_ref().map(|l| l.limit)),
+                ("low_low", a.low_low.as_ref().map(|l| l.limit)),
+            ];
+            for (name, l) in limits {
+                if l.is_some_and(|x| !x.is_finite()) {
+                    err(key(name), "limit must be a finite number".into());
+                }
+            }
+            let set: Vec<(&str, f64)> = limits
+                .iter()
+                .filter_map(|(n, l)| l.map(|x| (*n, x)))
+                .collect();
+            for w in set.windows(2) {
+                let ((hi_name, hi), (lo_name, lo)) = (w[0], w[1]);
+                let strict = hi_name.starts_with("high") != lo_name.starts_with("high");
+                if hi < lo || (strict && hi == lo) {
+                    err(
+                        key(lo_name),
+                        format!("{lo_name} ({lo}) must be below {hi_name} ({hi})"),
+                    );
+                }
+            }
+            if !(a.deadband.is_finite() && a.deadband >= 0.0) {
+                err(
+                    key("deadband"),
+                    "must be 0 or more (engineering units)".into(),
+                );
+            }
+            for (name, d) in [("on_delay", a.on_delay), ("off_delay", a.off_delay)] {
+                if d.is_some_and(|d| d > MAX_DELAY) {
+                    err(key(name), "at most 7 days".into());
+                }
+            }
+            if let Some(r) = &a.rate_of_change {
+                if !(r.limit.is_finite() && r.limit > 0.0) {
+                    err(
+                        key("rate_of_change.limit"),
+                        "must be more than 0 (engineering units per `per`)".into(),
+                    );
+                }
+                if r.per.is_zero() || r.per > MAX_DELAY {
+                    err(
+                        key("rate_of_change.per"),
+                        "must be between 1s and 7 days".into(),
+                    );
+                }
+            }
+            if let Some(s) = &a.stale
+                && (s.after.is_zero() || s.after > MAX_DELAY)
+            {
+                err(key("stale.after"), "must be between 1s and 7 days".into());
+            }
+            if let Some(m) = &a.message {
+                for part in m.split('{').skip(1) {
+                    let Some((name, _)) = part.split_once('}') else {
+                        continue;
+                    };
+                    if !PLACEHOLDERS.contains(&name) {
+                        err(
+                            key("message"),
+                            format!(
+                                "unknown placeholder {{{name}}}; use {}",
+                                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(s) = &a.suppressed_while {
+                if !site.devices.iter().any(|d| d.id == s.device) {
+                    err(
+                        key("suppressed_while.device"),
+                        format!("no device {:?} in site {:?}", s.device, site.id),
+                    );
+                } else if find_point(&s.device, &s.point).is_none() {
+                    err(
+                        key("suppressed_while.point"),
+                        format!("device {:?} has no point {:?}", s.device, s.point),
+                    );
+                }
+            }
+        }
+        for (k, a) in site.alarms.iter().enumerate() {
+            for (n, p) in a.suppresses.iter().enumerate() {
+                if !local_ids
+                    .iter()
+                    .any(|l| crate::alarm::definition::pattern_matches(p, l))
+                {
+                    patterns.push((
+                        format!("sites[{i}].alarms[{k}].suppresses"),
+                        format!("sites[{i}].alarms[{k}].suppresses[{n}]"),
+                        format!(
+                            "{p:?} matches no alarm of site {:?}; write DEVICE:POINT:CONDITION, DEVICE:CONDITION or DEVICE:*",
+                            site.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out.extend(patterns);
+    out
 }

@@ -473,6 +473,16 @@ fn validate(
             }),
         }
     }
+    if profile_errors.is_empty() {
+        for (key, at, message) in super::alarms::validate(&config, &profiles) {
+            r.at(key, &at, message);
+        }
+    }
+    if let Some(n) = &config.notify {
+        for (key, message) in super::notify::validate(n, &config) {
+            r.err(key, message);
+        }
+    }
     let mut errors = r.errors;
     // File order; errors without a line (set by the environment) after those with one.
     errors.sort_by_key(|e| (e.line.is_none(), e.line));

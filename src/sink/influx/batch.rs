@@ -26,20 +26,17 @@ pub struct InfluxSink {
     flush_interval: Duration,
     group: Option<(DeviceId, i64)>,
     fields: Vec<(u32, Value)>,
-    out: mpsc::Sender<Bytes>,
-    spool: Arc<Mutex<Spool>>,
+    out: Handoff,
 }
 
 impl InfluxSink {
-    /// Batches of at most `batch_lines` lines or `flush_interval` age go to `out`; when the
-    /// writer is not keeping up, straight to the `spool`.
+    /// Batches of at most `batch_lines` lines or `flush_interval` age are handed to `out`.
     pub fn new(
         catalog: Arc<Catalog>,
         metrics: Arc<Metrics>,
         batch_lines: usize,
         flush_interval: Duration,
-        out: mpsc::Sender<Bytes>,
-        spool: Arc<Mutex<Spool>>,
+        out: Handoff,
     ) -> InfluxSink {
         InfluxSink {
             catalog,
@@ -52,7 +49,6 @@ impl InfluxSink {
             group: None,
             fields: Vec::new(),
             out,
-            spool,
         }
     }
 
@@ -127,6 +123,27 @@ impl InfluxSink {
         ));
         self.lines = 0;
         self.first_line_at = None;
+        self.out.hand(batch);
+    }
+}
+
+/// The writer's input: a batch goes to the writer's queue, or to the disk spool when the
+/// queue is full (the writer is not keeping up) or gone. Cheap to clone; every stage that
+/// writes to InfluxDB (samples, alarm events) hands its batches over through one.
+#[derive(Clone)]
+pub struct Handoff {
+    out: mpsc::Sender<Bytes>,
+    spool: Arc<Mutex<Spool>>,
+}
+
+impl Handoff {
+    pub fn new(out: mpsc::Sender<Bytes>, spool: Arc<Mutex<Spool>>) -> Handoff {
+        Handoff { out, spool }
+    }
+
+    /// Hands `batch` (line protocol) over; never blocks on the network. A batch the spool
+    /// refuses (full) is logged by the spool and counted in its metrics.
+    pub fn hand(&self, batch: Bytes) {
         if let Err(e) = self.out.try_send(batch) {
             let batch = match e {
                 mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
