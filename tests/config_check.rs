@@ -401,6 +401,20 @@ fn cases() -> Vec<(
             "matches no alarm",
         ),
         (
+            "alarms that suppress each other",
+            format!("{GOOD_DEVICE}[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm630\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\n[[sites.alarms]]\ndevice = \"meter1\"\ncomm_failure = {{ priority = \"high\" }}\nsuppresses = [\"*\"]\n[[sites.alarms]]\ndevice = \"meter2\"\ncomm_failure = {{ priority = \"high\" }}\nsuppresses = [\"*\"]\n"),
+            Some(22),
+            "sites[0].alarms[0].suppresses",
+            "suppression cycle meter1:comm_failure → meter2:comm_failure → meter1:comm_failure",
+        ),
+        (
+            "stale sooner than the next poll",
+            format!("{GOOD_DEVICE}poll_interval = \"5s\"\n[[sites.alarms]]\ndevice = \"meter1\"\nstale = {{ after = \"3s\", priority = \"low\" }}\n"),
+            Some(17),
+            "sites[0].alarms[0].stale.after",
+            "longer than the device's poll_interval + timeout (5s 500ms)",
+        ),
+        (
             "the same alarm twice",
             format!("{GOOD_DEVICE}[[sites.alarms]]\ndevice = \"meter1\"\ncomm_failure = {{ priority = \"high\" }}\n[[sites.alarms]]\ndevice = \"meter1\"\ncomm_failure = {{ priority = \"low\" }}\n"),
             Some(19),

@@ -23,7 +23,8 @@ pub enum Condition {
     },
     /// Abnormal when the value differs from `normal` (false = 0, true = 1).
     Discrete { normal: f64 },
-    /// Abnormal when the value moved by `limit` or more within the last `per_ns`.
+    /// Abnormal when the value moved by `limit` or more within the last `per_ns` (the window
+    /// reaches back to the last sample at or before `per_ns` ago).
     Rate {
         limit: f64,
         per_ns: i64,
@@ -67,8 +68,13 @@ impl Condition {
                 direction,
             } => {
                 let w = &mut tracker.window;
+                // After a system clock step back, samples "from the future" are dropped.
+                while w.back().is_some_and(|(t, _)| *t > time_ns) {
+                    w.pop_back();
+                }
                 w.push_back((time_ns, value));
-                while w.front().is_some_and(|(t, _)| *t < time_ns - per_ns) {
+                // Keep one sample at or before `time - per`, so a full window spans `per`.
+                while w.get(1).is_some_and(|(t, _)| *t <= time_ns - per_ns) {
                     w.pop_front();
                 }
                 let (lo, hi) = w
@@ -78,11 +84,15 @@ impl Condition {
                     });
                 let fell = hi - value >= limit;
                 let rose = value - lo >= limit;
-                match direction {
+                let now = match direction {
                     Direction::Falling => fell,
                     Direction::Rising => rose,
                     Direction::Either => fell || rose,
-                }
+                };
+                // The window is not persisted: after a restart an active alarm holds until
+                // the window spans `per` again, rather than clearing on one sample.
+                let span = w.front().map_or(0, |(t, _)| time_ns - t);
+                now || (was && span < per_ns)
             }
             Condition::CommFailure | Condition::Stale { .. } => was,
         }
@@ -92,10 +102,12 @@ impl Condition {
 /// A condition's timers and memory; persisted with the alarm's state (except the rate
 /// window, which refills within one `per`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Tracker {
     /// The raw condition at the last evaluation.
     pub raw: bool,
-    /// When `raw` last changed, ns.
+    /// When `raw` last changed, ns; None restarts the delays at the next evaluation
+    /// (after bad samples: the delay counts time with data only).
     pub raw_since_ns: Option<i64>,
     /// Rate of change: recent (time ns, value), oldest first, spanning at most `per`.
     #[serde(skip)]
@@ -116,7 +128,8 @@ impl Tracker {
         on_delay_ns: i64,
         off_delay_ns: i64,
     ) -> bool {
-        if raw != self.raw || self.raw_since_ns.is_none() {
+        // A new raw state, a restarted delay (bad samples), or a clock stepped back.
+        if raw != self.raw || self.raw_since_ns.is_none_or(|t| t > time_ns) {
             self.raw = raw;
             self.raw_since_ns = Some(time_ns);
         }

@@ -26,7 +26,7 @@ pub enum EngineError {
     UnknownAlarm(String),
     #[error(transparent)]
     Refused(#[from] ActionError),
-    #[error("shelve duration must be between 1 s and {max}")]
+    #[error("shelve duration must be between 1s and {max}")]
     BadShelveDuration { max: String },
 }
 
@@ -51,8 +51,6 @@ pub struct Engine {
     watchers: HashMap<u32, Vec<usize>>,
     /// For each alarm, the alarms that suppress it.
     suppressors: Vec<Vec<usize>>,
-    /// `suppressed_while` currently true, per alarm.
-    point_suppressed: Vec<bool>,
     /// The last good value of each alarm's point.
     last_value: Vec<Option<f64>>,
     max_shelve: std::time::Duration,
@@ -87,7 +85,6 @@ impl Engine {
             by_device: HashMap::new(),
             watchers: HashMap::new(),
             suppressors: vec![Vec::new(); n],
-            point_suppressed: vec![false; n],
             last_value: vec![None; n],
             max_shelve,
             events: Vec::new(),
@@ -96,8 +93,12 @@ impl Engine {
         };
         for (i, d) in defs.iter().enumerate() {
             let mut p = restored.remove(&d.id).unwrap_or_default();
-            p.tracker.last_seen_ns = Some(now_ns);
-            e.point_suppressed[i] = p.state.suppressed;
+            // An active stale alarm stays active until fresh data comes; otherwise the time
+            // vigie was down does not count as stale data.
+            let stale_active = matches!(d.condition, Condition::Stale { .. }) && p.state.condition;
+            if !stale_active || p.tracker.last_seen_ns.is_none() {
+                p.tracker.last_seen_ns = Some(now_ns);
+            }
             e.last_value[i] = p.state.value;
             e.states.push(p);
             e.by_id.insert(d.id.clone(), i);
@@ -117,7 +118,17 @@ impl Engine {
             let oos = e.defs[i].out_of_service;
             e.change(i, now_ns, None, |s| s.set_out_of_service(oos, now_ns));
         }
+        // Suppression from the restored conditions (the configuration may have changed).
+        for i in 0..n {
+            e.update_suppression(i, now_ns);
+        }
         e
+    }
+
+    /// True when some alarm's `suppressed_while` watches `point`: its samples are applied
+    /// before the other samples of the same poll time.
+    pub fn is_watched(&self, point: crate::sample::PointId) -> bool {
+        self.watchers.contains_key(&point.0)
     }
 
     /// Every alarm's definition, in configuration order.
@@ -191,11 +202,14 @@ impl Engine {
         }
     }
 
+    /// Alarm `j` is suppressed while a suppressor in service has its condition active, or
+    /// while its `suppressed_while` point has the suppressing value.
     fn update_suppression(&mut self, j: usize, time_ns: i64) {
-        let by_alarm = self.suppressors[j]
-            .iter()
-            .any(|&k| self.states[k].state.condition);
-        let suppressed = by_alarm || self.point_suppressed[j];
+        let by_alarm = self.suppressors[j].iter().any(|&k| {
+            let s = &self.states[k].state;
+            s.condition && !s.out_of_service
+        });
+        let suppressed = by_alarm || self.states[j].point_suppressed;
         self.change(j, time_ns, None, |s| s.set_suppressed(suppressed, time_ns));
     }
 
@@ -218,12 +232,22 @@ impl Engine {
             _ => None,
         };
         let Some(v) = value else {
+            // No data: on-delays and off-delays start again with the next good sample.
+            for &i in self.by_point.get(&s.point.0).into_iter().flatten() {
+                if self.states[i].tracker.raw_since_ns.take().is_some() {
+                    self.dirty.insert(i);
+                }
+            }
             return;
         };
         if let Some(list) = self.watchers.get(&s.point.0).cloned() {
             for j in list {
                 let equals = self.defs[j].suppressed_while.map(|(_, x)| x);
-                self.point_suppressed[j] = equals == Some(v);
+                let now = equals == Some(v);
+                if self.states[j].point_suppressed != now {
+                    self.states[j].point_suppressed = now;
+                    self.dirty.insert(j);
+                }
                 self.update_suppression(j, s.time_ns);
             }
         }
@@ -301,7 +325,7 @@ impl Engine {
             Action::Reset => state.reset()?,
             Action::Unshelve => state.unshelve(now_ns)?,
             Action::Shelve(d) => {
-                if d.is_zero() || *d > self.max_shelve {
+                if *d < std::time::Duration::from_secs(1) || *d > self.max_shelve {
                     return Err(EngineError::BadShelveDuration {
                         max: humantime::format_duration(self.max_shelve).to_string(),
                     });
@@ -339,3 +363,6 @@ impl Engine {
         self.last_value[i]
     }
 }
+
+#[cfg(test)]
+mod tests;

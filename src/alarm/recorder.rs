@@ -129,7 +129,14 @@ impl Alarms {
         let Ok(mut e) = self.engine.lock() else {
             return;
         };
-        for r in records {
+        // Time order across buffers; within one poll time, the points that suppress by
+        // design first, so a pump stopped on purpose hides its low-flow alarm in the same slot.
+        let mut order: Vec<&Record> = records.iter().collect();
+        order.sort_by_key(|r| match r {
+            Record::Sample(s) => (s.time_ns, !e.is_watched(s.point)),
+            Record::Poll(p) => (p.time_ns, true),
+        });
+        for r in order {
             match r {
                 Record::Sample(s) => e.on_sample(s),
                 Record::Poll(p) => e.on_poll(p),

@@ -90,8 +90,10 @@ pub struct Shelve {
     pub comment: String,
 }
 
-/// The orthogonal facts one alarm's state is derived from; persisted as is.
+/// The orthogonal facts one alarm's state is derived from; persisted as is (a field added
+/// later takes its default when an older database is read).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AlarmState {
     /// The process condition, after on-delay and off-delay.
     pub condition: bool,
@@ -177,7 +179,11 @@ impl AlarmState {
         }
         self.condition = active;
         if self.hidden() {
-            // Evaluated but not annunciated; re-evaluated when it is shown again.
+            // Evaluated but not annunciated; re-evaluated when it is shown again. An
+            // occurrence that was annunciated before it was hidden still latches.
+            if !active && latch && self.raised_ns.is_some() {
+                self.latched = true;
+            }
             return;
         }
         if active {

@@ -40,9 +40,13 @@ pub const FILE_NAME: &str = "alarms.sqlite";
 
 /// What is persisted for one alarm: its ISA state and its condition's timers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Persisted {
     pub state: super::AlarmState,
     pub tracker: super::condition::Tracker,
+    /// Its `suppressed_while` point had the suppressing value at the last sample (the other
+    /// cause of suppression, an active suppressor alarm, is recomputed at start-up).
+    pub point_suppressed: bool,
 }
 
 /// An open alarm database.

@@ -24,6 +24,8 @@ use warp::{Filter, Rejection, Reply};
 
 /// Largest page of `GET /alarms/history`.
 pub const MAX_PAGE: usize = 1000;
+/// The longest range `GET /alarms/kpis` computes over: 31 days, ns.
+const MAX_KPI_RANGE_NS: i64 = 31 * 86_400_000_000_000;
 /// Largest body of an operator action, bytes.
 const MAX_BODY: u64 = 16 * 1024;
 
@@ -291,6 +293,12 @@ async fn kpis(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
         Ok(f) => f.unwrap_or(now - 86_400_000_000_000),
         Err(m) => return Ok(error(StatusCode::BAD_REQUEST, m)),
     };
+    if from < now - MAX_KPI_RANGE_NS {
+        return Ok(error(
+            StatusCode::BAD_REQUEST,
+            "from: at most 31 days back (EEMUA 191 reviews are weekly or monthly)",
+        ));
+    }
     if let Some(k) = q.keys().find(|k| k.as_str() != "from") {
         return Ok(error(
             StatusCode::BAD_REQUEST,

@@ -306,6 +306,8 @@ pub fn validate(
     for (i, site) in config.sites.iter().enumerate() {
         let mut ids: std::collections::HashMap<String, usize> = Default::default();
         let mut local_ids = Vec::new();
+        // The alarm ids of each entry, for the suppression graph.
+        let mut entry_ids: Vec<Vec<String>> = Vec::new();
         for (k, a) in site.alarms.iter().enumerate() {
             let key = |f: &str| format!("sites[{i}].alarms[{k}].{f}");
             let find_point = |device: &str, point: &str| {
@@ -376,7 +378,9 @@ pub fn validate(
                         ),
                     );
                 }
-                local_ids.push(local);
+                local_ids.push(local.clone());
+                entry_ids.resize(k + 1, Vec::new());
+                entry_ids[k].push(local);
             }
             let limits = [
                 ("high_high", a.high_high.as_ref().map(|l| l.limit)),
@@ -428,10 +432,33 @@ pub fn validate(
                     );
                 }
             }
-            if let Some(s) = &a.stale
-                && (s.after.is_zero() || s.after > MAX_DELAY)
+            // A device polled every `poll_interval` looks stale between two polls unless
+            // `after` leaves room for one poll and its timeout.
+            let poll = dev.poll_interval + dev.timeout;
+            if let Some(s) = &a.stale {
+                if s.after > MAX_DELAY {
+                    err(key("stale.after"), "at most 7 days".into());
+                } else if s.after <= poll {
+                    err(
+                        key("stale.after"),
+                        format!(
+                            "must be longer than the device's poll_interval + timeout ({}), or it raises between two polls",
+                            humantime::format_duration(poll)
+                        ),
+                    );
+                }
+            }
+            if let Some(r) = &a.rate_of_change
+                && r.per < dev.poll_interval * 2
+                && !r.per.is_zero()
             {
-                err(key("stale.after"), "must be between 1s and 7 days".into());
+                err(
+                    key("rate_of_change.per"),
+                    format!(
+                        "must span at least two polls ({}) to see a change",
+                        humantime::format_duration(dev.poll_interval * 2)
+                    ),
+                );
             }
             if let Some(m) = &a.message {
                 for part in m.split('{').skip(1) {
@@ -463,6 +490,46 @@ pub fn validate(
                 }
             }
         }
+        let index: std::collections::HashMap<&str, usize> = local_ids
+            .iter()
+            .enumerate()
+            .map(|(n, l)| (l.as_str(), n))
+            .collect();
+        let mut edges = vec![Vec::new(); local_ids.len()];
+        let mut owner = vec![0usize; local_ids.len()];
+        for (k, a) in site.alarms.iter().enumerate() {
+            let own = entry_ids.get(k).cloned().unwrap_or_default();
+            for id in &own {
+                let Some(&from) = index.get(id.as_str()) else {
+                    continue;
+                };
+                owner[from] = k;
+                edges[from] = local_ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| !own.contains(l))
+                    .filter(|(_, l)| {
+                        a.suppresses
+                            .iter()
+                            .any(|p| crate::alarm::definition::pattern_matches(p, l))
+                    })
+                    .map(|(n, _)| n)
+                    .collect();
+            }
+        }
+        if let Some(cycle) = suppression_cycle(&edges) {
+            let names: Vec<&str> = cycle.iter().map(|&n| local_ids[n].as_str()).collect();
+            let k = owner[cycle[0]];
+            patterns.push((
+                format!("sites[{i}].alarms[{k}].suppresses"),
+                format!("sites[{i}].alarms[{k}].suppresses"),
+                format!(
+                    "suppression cycle {}: alarms that suppress each other would all be hidden at once; narrow the patterns (e.g. \"{}:*\" rather than \"*\")",
+                    names.join(" → "),
+                    site.alarms[k].device
+                ),
+            ));
+        }
         for (k, a) in site.alarms.iter().enumerate() {
             for (n, p) in a.suppresses.iter().enumerate() {
                 if !local_ids
@@ -483,4 +550,42 @@ pub fn validate(
     }
     out.extend(patterns);
     out
+}
+
+/// A cycle in a site's suppression graph, as the ids along it (`[a, b, a]`): alarms that
+/// suppress each other would all be hidden together, and the operator would see nothing.
+/// `edges[i]` lists what node `i` suppresses.
+pub fn suppression_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // Iterative depth-first search; 0 unvisited, 1 on the path, 2 done.
+    let mut color = vec![0u8; edges.len()];
+    for start in 0..edges.len() {
+        if color[start] != 0 {
+            continue;
+        }
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        color[start] = 1;
+        while let Some((node, next)) = path.last_mut() {
+            let node = *node;
+            if let Some(&to) = edges[node].get(*next) {
+                *next += 1;
+                match color[to] {
+                    0 => {
+                        color[to] = 1;
+                        path.push((to, 0));
+                    }
+                    1 => {
+                        let from = path.iter().position(|(n, _)| *n == to).unwrap_or(0);
+                        let mut cycle: Vec<usize> = path[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(to);
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                color[node] = 2;
+                path.pop();
+            }
+        }
+    }
+    None
 }
