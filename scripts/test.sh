@@ -4,13 +4,15 @@
 #
 # The integration tests start real peers themselves, on free loopback ports in
 # temporary directories: pymodbus (Modbus TCP server), Debian's influxd
-# (InfluxDB 1.6.7), victoria-metrics, the mbpoll client, and libfaketime. Nothing needs to
+# (InfluxDB 1.6.7), victoria-metrics, the mbpoll client, libfaketime, and aiosmtpd (an
+# SMTP server, from PyPI) with Python's own http.server for notifications. Nothing needs to
 # be running beforehand; no system service is started.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYMODBUS_VERSION=3.8.6
+AIOSMTPD_VERSION=1.4.6
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -69,6 +71,18 @@ if ! pymodbus_ok; then
         python3 -m pip install -q --disable-pip-version-check --break-system-packages \
             "pymodbus==$PYMODBUS_VERSION"
     pymodbus_ok || { echo "test.sh: pymodbus $PYMODBUS_VERSION is not importable by python3" >&2; exit 1; }
+fi
+
+# --- PyPI: aiosmtpd (the SMTP server of the notification tests) --------------
+aiosmtpd_ok() {
+    python3 -c "import sys, aiosmtpd; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null
+}
+if ! aiosmtpd_ok; then
+    step "installing aiosmtpd==$AIOSMTPD_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
+            "aiosmtpd==$AIOSMTPD_VERSION"
+    aiosmtpd_ok || { echo "test.sh: aiosmtpd $AIOSMTPD_VERSION is not importable by python3" >&2; exit 1; }
 fi
 
 # --- checks ------------------------------------------------------------------

@@ -9,6 +9,7 @@ use crate::buffer::{self, drain};
 use crate::config::Network;
 use crate::config::catalog::Catalog;
 use crate::metrics::Metrics;
+use crate::notify::{self, NotifyMetrics};
 use crate::poll::ConnectionPoller;
 use crate::sample::Quality;
 use crate::sink::influx::{
@@ -42,6 +43,8 @@ pub struct Daemon {
     pub live: LiveState,
     pub alarms: Alarms,
     recorder: Option<std::thread::JoinHandle<()>>,
+    stop_notify: watch::Sender<bool>,
+    notifier: Option<JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
     pub api_addr: SocketAddr,
@@ -132,6 +135,21 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         handoff.clone(),
     );
 
+    // Notifications follow the journal the recorder writes (the store is open: the notifier
+    // opens the same SQLite file).
+    let notify_metrics = Arc::new(NotifyMetrics::default());
+    let (stop_notify, notify_stop_rx) = watch::channel(false);
+    let notifier = cfg.notify.clone().map(|n| {
+        tokio::spawn(notify::run(
+            n,
+            Arc::new(cfg.clone()),
+            cfg.daemon.data_dir.clone(),
+            journal_wake.clone(),
+            notify_metrics.clone(),
+            notify_stop_rx,
+        ))
+    });
+
     let sinks: Vec<Box<dyn drain::Sink>> = vec![
         Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(InfluxSink::new(
@@ -164,6 +182,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         live: live.clone(),
         metrics: metrics.clone(),
         alarms: alarms.clone(),
+        notify: notify_metrics.clone(),
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;
@@ -173,6 +192,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         live,
         alarms,
         recorder: Some(recorder),
+        stop_notify,
+        notifier,
         metrics,
         api_addr,
         influx_configured: cfg.influxdb.is_some(),
@@ -251,6 +272,16 @@ impl Daemon {
             {
                 tracing::error!("the alarm recorder did not finish within 5 s");
             }
+        }
+        // The notifier plans what the last commits call for; messages not sent yet wait in
+        // the outbox for the next start.
+        let _ = self.stop_notify.send(true);
+        if let Some(n) = self.notifier.take()
+            && tokio::time::timeout(Duration::from_secs(10), n)
+                .await
+                .is_err()
+        {
+            tracing::error!("the notifier did not stop within 10 s");
         }
         let _ = self.stop_writer.send(true);
         if tokio::time::timeout(grace, &mut self.writer).await.is_err() {

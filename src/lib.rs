@@ -3,7 +3,9 @@
 //! Data flows forward through one module per stage (DESIGN.md "Data flow"):
 //! [`config`] and [`profile`] describe the network, [`poll`] reads devices over Modbus TCP,
 //! [`buffer`] carries samples in lock-free ring buffers, [`sink`] keeps the live state and
-//! writes InfluxDB, [`api`] serves HTTP, and [`sim`] simulates stations for tests and the demo.
+//! writes InfluxDB, [`alarm`] raises ISA-18.2 alarms and journals them, [`notify`] tells the
+//! engineers on call, [`api`] serves HTTP, and [`sim`] simulates stations for tests and the
+//! demo.
 
 pub mod alarm;
 pub mod api;
@@ -12,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod metrics;
+pub mod notify;
 pub mod poll;
 pub mod profile;
 pub mod sample;

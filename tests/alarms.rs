@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{InfluxV1, ModbusPeer, eventually, http};
+use support::receivers::HttpReceiver;
+use support::{InfluxV1, ModbusPeer, eventually, free_port, http};
 
 /// The Keller Series 30's P1 (f32 ABCD at holding 0x0100; plc-profiles/keller-series30.toml).
 const PRESSURE_REGISTER: u16 = 0x0100;
@@ -92,16 +93,17 @@ struct Vigie {
 
 impl Vigie {
     fn start(net: &vigie::config::Network) -> Vigie {
+        Vigie::start_on(net, "127.0.0.1:0")
+    }
+
+    fn start_on(net: &vigie::config::Network, listen: &str) -> Vigie {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let daemon = rt
-            .block_on(vigie::daemon::start(
-                net,
-                Some("127.0.0.1:0".parse().unwrap()),
-            ))
+            .block_on(vigie::daemon::start(net, Some(listen.parse().unwrap())))
             .unwrap();
         let base = format!("http://{}", daemon.api_addr);
         Vigie {
@@ -552,5 +554,94 @@ fn history_pages_back_with_a_cursor_and_filters() {
     assert_eq!(status, 413, "{body}");
     let (status, _) = http("GET", &format!("{}/api/v1/alarms/kpis?from=0", v.base), "");
     assert_eq!(status, 400, "a KPI range of 56 years");
+    v.stop();
+}
+
+#[test]
+fn the_on_call_engineer_is_notified_acknowledges_through_the_link_and_escalation_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = gateway();
+    let hooks = HttpReceiver::start(0);
+    let port = free_port();
+    // High and critical alarms go to the on-call webhook at once, and to the chief's 3 s
+    // later if nobody has acknowledged them.
+    let notify = format!(
+        r#"
+[notify]
+public_url = "http://127.0.0.1:{port}"
+min_interval = "1s"
+[[notify.webhooks]]
+id = "oncall"
+url = "{oncall}"
+format = "generic"
+[[notify.webhooks]]
+id = "chief"
+url = "{chief}"
+format = "generic"
+[[notify.routes]]
+sites = ["PS-01"]
+priorities = ["critical", "high"]
+levels = [{{ webhooks = ["oncall"] }}, {{ after = "3s", webhooks = ["chief"] }}]
+"#,
+        oncall = hooks.url("/oncall"),
+        chief = hooks.url("/chief"),
+    );
+    let v = Vigie::start_on(
+        &config(tmp.path(), &peer.addr(), &notify),
+        &format!("127.0.0.1:{port}"),
+    );
+    eventually(Duration::from_secs(10), "PT-101 polled", || {
+        (v.point_quality("PT-101") == "good").then_some(())
+    });
+    set_pressure(&peer, 1, 2.5);
+    set_pressure(&peer, 2, 2.5);
+    let got = eventually(Duration::from_secs(10), "the on-call message", || {
+        hooks
+            .delivered("/oncall")
+            .into_iter()
+            .flat_map(|r| {
+                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                body["notifications"].as_array().unwrap().clone()
+            })
+            .find(|n| n["alarm_id"] == LOW)
+    });
+    assert_eq!(got["priority"], "high");
+    assert_eq!(got["state"], "active_unacknowledged");
+    let ack_url = got["ack_url"].as_str().unwrap().to_string();
+    assert!(ack_url.starts_with(&format!("http://127.0.0.1:{port}/api/v1/alarms/")));
+
+    // The engineer acknowledges with the link from the message.
+    let (status, body) = http(
+        "POST",
+        &ack_url,
+        &json!({"operator": "amina", "comment": "on my way"}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(v.state(LOW), "active_acknowledged");
+
+    // Nobody acknowledges the fall's rate-of-change alarm (critical): the chief hears of
+    // it, not of the acknowledged one. PT-102's medium alarm is routed to no one.
+    std::thread::sleep(Duration::from_secs(5));
+    let chief: Vec<String> = hooks
+        .delivered("/chief")
+        .into_iter()
+        .flat_map(|r| {
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            body["notifications"].as_array().unwrap().clone()
+        })
+        .map(|n| n["alarm_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(chief.contains(&RATE.to_string()), "{chief:?}");
+    assert!(!chief.contains(&LOW.to_string()), "{chief:?}");
+    let everything = format!("{:?}", hooks.requests());
+    assert!(
+        !everything.contains(LOW_2),
+        "a medium alarm was routed: {everything}"
+    );
+    let metrics = http("GET", &format!("{}/metrics", v.base), "").1;
+    assert!(
+        !metrics.contains("vigie_notifications_sent_total 0"),
+        "{metrics}"
+    );
     v.stop();
 }

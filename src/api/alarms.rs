@@ -422,6 +422,36 @@ pub async fn metrics_text(a: &ApiState) -> String {
         "# HELP vigie_alarm_store_errors_total Failed commits to the alarm database (retried).\n# TYPE vigie_alarm_store_errors_total counter\nvigie_alarm_store_errors_total {}",
         g(&m.store_errors)
     );
+    let n = &a.notify;
+    let notify: [(&str, &str, &str, u64); 4] = [
+        (
+            "vigie_notifications_sent_total",
+            "counter",
+            "Notification messages delivered (a consolidated message counts once).",
+            g(&n.sent),
+        ),
+        (
+            "vigie_notifications_failed_total",
+            "counter",
+            "Notifications given up (not delivered within max_age, or their target removed).",
+            g(&n.failed),
+        ),
+        (
+            "vigie_notification_retries_total",
+            "counter",
+            "Failed notification attempts that will be retried.",
+            g(&n.retried),
+        ),
+        (
+            "vigie_notifications_pending",
+            "gauge",
+            "Notifications waiting in the outbox.",
+            g(&n.pending),
+        ),
+    ];
+    for (name, kind, help, v) in notify {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
     let now = now_ns();
     let from = now - 86_400_000_000_000;
     if let Ok(acts) = a.alarms.activations(from).await {

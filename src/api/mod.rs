@@ -24,6 +24,7 @@ pub struct ApiState {
     pub live: LiveState,
     pub metrics: Arc<Metrics>,
     pub alarms: crate::alarm::recorder::Alarms,
+    pub notify: Arc<crate::notify::NotifyMetrics>,
 }
 
 fn value_json(v: &Option<Value>) -> Json {

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod receivers;
 pub mod vigie;
 
 use std::fs::{self, OpenOptions};

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""HTTP receiver for vigie's notification tests (webhooks, SMS gateway): standard library only.
+
+Usage:
+    python3 tests/peers/http_receiver.py --port P --log FILE.jsonl [--fail-first N]
+
+Answers every request (any method, any path) with 200 "ok", except the first N
+requests, answered 503 "try later" (a receiver that is overloaded at first).
+Each request is appended to FILE.jsonl as one JSON object, flushed at once:
+
+    {"time": 1717430000.123, "method": "POST", "path": "/hook?x=1",
+     "headers": {"content-type": "application/json", ...},   (names in lower case)
+     "body": "...", "status": 200}
+
+Once listening, prints "READY <port>" on stdout (with --port 0 the port the
+system chose).  Exits on SIGTERM, SIGINT or when stdin is closed (the test
+process holds it), so that it never outlives its test.
+"""
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--fail-first", type=int, default=0)
+    args = parser.parse_args()
+
+    lock = threading.Lock()
+    state = {"seen": 0}
+    log = open(args.log, "a", encoding="utf-8")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def handle_any(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            with lock:
+                state["seen"] += 1
+                status = 503 if state["seen"] <= args.fail_first else 200
+                record = {
+                    "time": time.time(),
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body.decode("utf-8", errors="replace"),
+                    "status": status,
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            reply = b"ok" if status == 200 else b"try later"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+        def log_message(self, fmt, *a):
+            sys.stderr.write("http_receiver: " + (fmt % a) + "\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def watch_stdin():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except Exception:
+            pass
+        stop()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    print(f"READY {server.server_address[1]}", flush=True)
+    server.serve_forever()
+    log.close()
+
+
+if __name__ == "__main__":
+    main()
