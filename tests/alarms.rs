@@ -166,6 +166,13 @@ impl Vigie {
             .count()
     }
 
+    /// Waits for PT-101's first good sample.
+    fn wait_polled(&self) {
+        eventually(Duration::from_secs(10), "PT-101 polled", || {
+            (self.point_quality("PT-101") == "good").then_some(())
+        });
+    }
+
     fn point_quality(&self, device: &str) -> String {
         self.get(&format!("/api/v1/points/PS-01/{device}/pressure_bar"))["quality"]
             .as_str()
@@ -209,9 +216,7 @@ fn a_pressure_drop_raises_low_then_low_low_after_the_on_delay_and_hovering_raise
         influx.url, influx.db
     );
     let v = Vigie::start(&config(tmp.path(), &peer.addr(), &influx_cfg));
-    eventually(Duration::from_secs(10), "PT-101 polled", || {
-        (v.point_quality("PT-101") == "good").then_some(())
-    });
+    v.wait_polled();
     assert_eq!(v.state(LOW), "normal");
 
     // Crossing the limit for less than the 2 s on-delay, again and again: nothing.
@@ -391,9 +396,7 @@ fn a_restart_keeps_active_acknowledged_and_shelved_alarms_exactly() {
     let peer = gateway();
     let net = config(tmp.path(), &peer.addr(), "");
     let v = Vigie::start(&net);
-    eventually(Duration::from_secs(10), "PT-101 polled", || {
-        (v.point_quality("PT-101") == "good").then_some(())
-    });
+    v.wait_polled();
     set_pressure(&peer, 1, 1.2);
     set_pressure(&peer, 2, 2.5);
     v.wait_state(LOW_LOW, "active_unacknowledged", Duration::from_secs(8));
@@ -461,9 +464,7 @@ fn an_on_delay_keeps_counting_across_a_restart_and_a_shelve_expires_by_itself() 
     let peer = gateway();
     let net = config(tmp.path(), &peer.addr(), "");
     let v = Vigie::start(&net);
-    eventually(Duration::from_secs(10), "PT-101 polled", || {
-        (v.point_quality("PT-101") == "good").then_some(())
-    });
+    v.wait_polled();
     // Below the low limit at t0; vigie stops 1 s later, inside the 2 s on-delay.
     set_pressure(&peer, 1, 2.5);
     let t0 = Instant::now();
@@ -590,9 +591,7 @@ levels = [{{ webhooks = ["oncall"] }}, {{ after = "3s", webhooks = ["chief"] }}]
         &config(tmp.path(), &peer.addr(), &notify),
         &format!("127.0.0.1:{port}"),
     );
-    eventually(Duration::from_secs(10), "PT-101 polled", || {
-        (v.point_quality("PT-101") == "good").then_some(())
-    });
+    v.wait_polled();
     set_pressure(&peer, 1, 2.5);
     set_pressure(&peer, 2, 2.5);
     let got = eventually(Duration::from_secs(10), "the on-call message", || {
