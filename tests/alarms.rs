@@ -519,6 +519,13 @@ fn history_pages_back_with_a_cursor_and_filters() {
         }
         assert!(paged.len() <= all.len());
     }
+    let low = v.events(LOW).len();
+    let last_page = v.get(&format!("/api/v1/alarms/history?alarm={LOW}&limit={low}"));
+    assert_eq!(
+        last_page["next_cursor"],
+        Value::Null,
+        "a cursor to an empty page"
+    );
     assert_eq!(paged.len(), all.len());
     assert_eq!(paged, all);
     let critical = v.get("/api/v1/alarms/history?priority=critical")["events"]
@@ -545,8 +552,17 @@ fn history_pages_back_with_a_cursor_and_filters() {
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body.contains("error"));
     }
-    let (status, _) = http("GET", &format!("{}/api/v1/alarms?state=bogus", v.base), "");
-    assert_eq!(status, 400);
+    for bad in ["state=bogus", "site=PS-99", "priority=urgent"] {
+        let (status, body) = http("GET", &format!("{}/api/v1/alarms?{bad}", v.base), "");
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) = http(
+        "POST",
+        &format!("{}/api/v1/alarms/{LOW}/unshelve", v.base),
+        "",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("operator"), "{body}");
     let (status, body) = http(
         "POST",
         &format!("{}/api/v1/alarms/{LOW}/ack", v.base),

@@ -415,6 +415,20 @@ fn cases() -> Vec<(
             "longer than the device's poll_interval + timeout (5s 500ms)",
         ),
         (
+            "a limit on a bool point",
+            format!("{GOOD_DEVICE}[[sites.devices]]\nid = \"P1\"\nprofile = \"abb-acq580\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\n[[sites.alarms]]\ndevice = \"P1\"\npoint = \"tripped\"\nhigh = {{ limit = 0.5, priority = \"high\" }}\n"),
+            Some(22),
+            "sites[0].alarms[0].high",
+            "is a bool: use `discrete",
+        ),
+        (
+            "a word for a discrete normal state",
+            format!("{GOOD_DEVICE}[[sites.alarms]]\ndevice = \"meter1\"\npoint = \"voltage_l1_v\"\ndiscrete = {{ normal = \"off\", priority = \"high\" }}\n"),
+            Some(17),
+            "normal",
+            "true, false or a number",
+        ),
+        (
             "the same alarm twice",
             format!("{GOOD_DEVICE}[[sites.alarms]]\ndevice = \"meter1\"\ncomm_failure = {{ priority = \"high\" }}\n[[sites.alarms]]\ndevice = \"meter1\"\ncomm_failure = {{ priority = \"low\" }}\n"),
             Some(19),

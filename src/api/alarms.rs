@@ -118,6 +118,11 @@ fn list(a: &ApiState, q: &HashMap<String, String>) -> warp::reply::Response {
             None => return error(StatusCode::BAD_REQUEST, format!("unknown state {s:?}")),
         },
     };
+    if let Some(site) = q.get("site")
+        && !a.live.catalog.sites.iter().any(|s| &s.id == site)
+    {
+        return error(StatusCode::BAD_REQUEST, format!("no site {site:?}"));
+    }
     let indices: Vec<usize> = {
         let Ok(e) = a.alarms.engine.lock() else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "alarm engine unavailable");
@@ -275,11 +280,18 @@ async fn history(
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
     }
-    match a.alarms.history(hq.clone()).await {
-        Ok(events) => {
-            let next = (events.len() == hq.limit)
-                .then(|| events.last().map(|e| e.seq.to_string()))
-                .flatten();
+    let page = hq.limit;
+    // One more than the page: a cursor only when there is a next page.
+    hq.limit = page + 1;
+    match a.alarms.history(hq).await {
+        Ok(mut events) => {
+            let more = events.len() > page;
+            events.truncate(page);
+            let next = if more {
+                events.last().map(|e| e.seq.to_string())
+            } else {
+                None
+            };
             let list: Vec<Json> = events.iter().map(event_json).collect();
             Ok(warp::reply::json(&json!({"events": list, "next_cursor": next})).into_response())
         }

@@ -184,6 +184,11 @@ async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infalli
             StatusCode::NOT_FOUND,
             "no such route; see README.md \"HTTP API\"",
         )
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        error(
+            StatusCode::BAD_REQUEST,
+            "send a JSON body, e.g. {\"operator\": \"amina\", \"comment\": \"crew sent\"}",
+        )
     } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         error(StatusCode::PAYLOAD_TOO_LARGE, "body too large")
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {

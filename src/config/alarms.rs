@@ -53,12 +53,36 @@ pub struct DiscreteConfig {
     pub priority: Priority,
 }
 
-/// A discrete point's normal state.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(untagged)]
+/// A discrete point's normal state: `true`, `false` or a number.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NormalState {
     Bool(bool),
     Number(f64),
+}
+
+impl<'de> Deserialize<'de> for NormalState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = NormalState;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or a number (the point's normal value)")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<NormalState, E> {
+                Ok(NormalState::Bool(b))
+            }
+            fn visit_i64<E: serde::de::Error>(self, x: i64) -> Result<NormalState, E> {
+                Ok(NormalState::Number(x as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, x: u64) -> Result<NormalState, E> {
+                Ok(NormalState::Number(x as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<NormalState, E> {
+                Ok(NormalState::Number(x))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl NormalState {
@@ -355,11 +379,22 @@ pub fn validate(
                     );
                 }
                 if let Some(p) = &point {
-                    let numeric = !matches!(p.data_type, DataType::String);
-                    if c.needs_point() && !numeric {
+                    let text = matches!(p.data_type, DataType::String);
+                    let bit = matches!(p.data_type, DataType::Bool);
+                    if c.needs_point() && text {
                         err(
                             key(name),
                             format!("point {:?} is text: no {name} alarm", p.name),
+                        );
+                    } else if bit
+                        && !matches!(c, ConditionConfig::Discrete(_) | ConditionConfig::Stale(_))
+                    {
+                        err(
+                            key(name),
+                            format!(
+                                "point {:?} is a bool: use `discrete = {{ normal = false, priority = ... }}`",
+                                p.name
+                            ),
                         );
                     }
                 }
