@@ -731,3 +731,50 @@ fn the_example_config_is_valid_and_env_overrides_apply() {
     assert_eq!(n.config.influxdb.unwrap().token, "s3cret");
     assert_eq!(n.config.api.listen.port(), 9999);
 }
+
+/// The `toml` code blocks of README.md's section `heading`, joined.
+fn readme_toml(heading: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has no section {heading:?}"));
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut out = String::new();
+    for block in section.split("```toml\n").skip(1) {
+        out.push_str(block.split("```").next().unwrap());
+    }
+    out
+}
+
+/// What a reader copies from the README's "Alarms" and "Notifications" sections is valid
+/// (on a site with the devices the examples name).
+#[test]
+fn the_readme_alarm_and_notification_examples_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[[zones]]\nid = \"Z-NORTH\"\nutility = \"water\"\nfed_by = [\"PS-01\"]\n\
+         [[sites]]\nid = \"PS-01\"\nkind = \"pumping_station\"\ndevices = [\n\
+         {{ id = \"PT-101\", profile = \"keller-series30\", address = \"127.0.0.1:5020\", unit_id = 1 }},\n\
+         {{ id = \"F2\", profile = \"schneider-compact-nsx\", address = \"127.0.0.1:5021\", unit_id = 255 }},\n\
+         {{ id = \"FT-302\", profile = \"siemens-mag8000\", address = \"127.0.0.1:5020\", unit_id = 3 }},\n\
+         {{ id = \"P1\", profile = \"abb-acq580\", address = \"127.0.0.1:5020\", unit_id = 4 }},\n]\n\
+         {}\n{}",
+        header(dir.path()),
+        readme_toml("Alarms"),
+        readme_toml("Notifications"),
+    );
+    assert!(text.contains("[notify]") && text.contains("[[sites.alarms]]"));
+    let path = write(dir.path(), "vigie.toml", &text);
+    if let Err(errors) = vigie::config::load(&path, Some(HashMap::new())) {
+        panic!(
+            "README examples refused:\n{}\n---\n{text}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

@@ -5,7 +5,13 @@
 
 mod support;
 
-use std::collections::HashMap;
+#[path = "notify/escalation.rs"]
+mod escalation;
+#[path = "notify/failures.rs"]
+mod failures;
+#[path = "notify/floods.rs"]
+mod floods;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -88,6 +94,9 @@ impl Notifier {
 
     fn sent(&self) -> u64 {
         self.metrics.sent.load(Ordering::Relaxed)
+    }
+    fn failed(&self) -> u64 {
+        self.metrics.failed.load(Ordering::Relaxed)
     }
     fn retried(&self) -> u64 {
         self.metrics.retried.load(Ordering::Relaxed)
@@ -217,14 +226,28 @@ fn notifications(requests: &[Value]) -> Vec<(String, String, u64)> {
 
 /// Every outbox row's status, by id.
 fn outbox_statuses(dir: &Path) -> Vec<String> {
+    outbox(dir, "status")
+}
+
+/// One column of every outbox row, by id.
+fn outbox(dir: &Path, column: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(dir.join("alarms.sqlite")).expect("open the database");
     let mut stmt = conn
-        .prepare("SELECT status FROM notify_outbox ORDER BY id")
+        .prepare(&format!(
+            "SELECT COALESCE({column}, '') FROM notify_outbox ORDER BY id"
+        ))
         .expect("query the outbox");
     stmt.query_map([], |r| r.get(0))
         .expect("query the outbox")
         .collect::<Result<_, _>>()
         .expect("read the outbox")
+}
+
+/// The database's instance id, in every message id.
+fn instance(dir: &Path) -> String {
+    let conn = rusqlite::Connection::open(dir.join("alarms.sqlite")).expect("open the database");
+    conn.query_row("SELECT instance FROM notify_instance", [], |r| r.get(0))
+        .expect("the instance id")
 }
 
 const ALARM: &str = "PS-01:pump1:discharge_pressure_bar:low_low";
@@ -298,7 +321,9 @@ levels = [{{ recipients = ["amina"], via = ["email", "sms"], webhooks = ["contro
     assert_eq!(r["headers"]["content-type"], "application/json");
     assert_eq!(r["headers"]["x-test"], "yes");
     let key = r["headers"]["idempotency-key"].as_str().unwrap_or_default();
-    assert!(key.starts_with("vigie-notify-"), "{r}");
+    let prefix = format!("vigie-notify-{}-", instance(dir.path()));
+    assert_eq!(prefix.len(), "vigie-notify-".len() + 17);
+    assert!(key.starts_with(&prefix), "{prefix}: {r}");
     let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["message_id"], key);
     assert_eq!(body["count"], 1);
@@ -329,7 +354,7 @@ levels = [{{ recipients = ["amina"], via = ["email", "sms"], webhooks = ["contro
     );
     let message_id = m["message_id"].as_str().unwrap_or_default();
     assert!(
-        message_id.starts_with("<vigie-notify-") && message_id.ends_with("@example.net>"),
+        message_id.starts_with(&format!("<{prefix}")) && message_id.ends_with("@example.net>"),
         "{message_id}"
     );
     let mail_body = m["body"].as_str().unwrap_or_default();
@@ -377,279 +402,4 @@ levels = [{{ recipients = ["amina"], via = ["email", "sms"], webhooks = ["contro
     assert_eq!(smtp.messages().len(), 1, "one e-mail");
     assert_eq!(gateway.requests().len(), 2, "one SMS, tried twice");
     assert_eq!(outbox_statuses(dir.path()), ["sent", "sent", "sent"]);
-}
-
-#[test]
-fn a_receiver_down_at_first_gets_the_notification_once_it_is_back_exactly_once() {
-    let [hook_port, smtp_port] = free_ports::<2>();
-    let dir = data_dir();
-    let text = format!(
-        r#"
-[notify]
-public_url = "{PUBLIC_URL}"
-min_interval = "0s"
-[notify.smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "vigie@example.net"
-timeout = "3s"
-[[notify.webhooks]]
-id = "hook"
-url = "http://127.0.0.1:{hook_port}/hook"
-timeout = "3s"
-[[notify.recipients]]
-id = "amina"
-email = "amina@example.net"
-[[notify.routes]]
-levels = [{{ recipients = ["amina"], via = ["email"], webhooks = ["hook"] }}]
-"#
-    );
-    // The alarm store first, as the daemon opens it before the notifier starts.
-    let mut journal = Journal::open(dir.path());
-    let n = Notifier::start(&text, dir.path());
-    journal.push(ALARM, Priority::High, StateName::ActiveUnacknowledged);
-    n.wake();
-    // Nothing listens: both sends fail and are scheduled again.
-    eventually(Duration::from_secs(10), "two failed attempts", || {
-        (n.retried() >= 2).then_some(())
-    });
-    assert_eq!(n.pending(), 2);
-    let hook = HttpReceiver::start_on(hook_port, 0);
-    let smtp = SmtpReceiver::start_on(smtp_port);
-    eventually(
-        Duration::from_secs(15),
-        "delivery once the receivers are back",
-        || (hook.delivered("/hook").len() == 1 && smtp.messages().len() == 1).then_some(()),
-    );
-    // Later: still exactly once.
-    thread::sleep(Duration::from_secs(6));
-    assert_eq!(hook.requests().len(), 1, "{:?}", hook.requests());
-    assert_eq!(smtp.messages().len(), 1);
-    assert_eq!(
-        notifications(&hook.requests()),
-        [(ALARM.to_string(), "raised".to_string(), 0)]
-    );
-    assert_eq!((n.sent(), n.pending()), (2, 0));
-}
-
-#[test]
-fn escalation_follows_when_unacknowledged_and_an_ack_cancels_it() {
-    let hook = HttpReceiver::start(0);
-    let dir = data_dir();
-    let text = format!(
-        r#"
-[notify]
-public_url = "{PUBLIC_URL}"
-min_interval = "0s"
-[[notify.webhooks]]
-id = "on-call"
-url = "{first}"
-[[notify.webhooks]]
-id = "chef"
-url = "{second}"
-[[notify.routes]]
-levels = [
-  {{ webhooks = ["on-call"] }},
-  {{ after = "2s", webhooks = ["chef"] }},
-]
-"#,
-        first = hook.url("/on-call"),
-        second = hook.url("/chef"),
-    );
-    // The alarm store first, as the daemon opens it before the notifier starts.
-    let mut journal = Journal::open(dir.path());
-    let n = Notifier::start(&text, dir.path());
-    let ignored = "PS-01:pump1:discharge_pressure_bar:low_low";
-    let acked = "PS-01:pump2:discharge_pressure_bar:low_low";
-    let start = journal
-        .push(ignored, Priority::High, StateName::ActiveUnacknowledged)
-        .time_ns;
-    journal.push(acked, Priority::High, StateName::ActiveUnacknowledged);
-    n.wake();
-    thread::sleep(Duration::from_millis(500));
-    // The operator acknowledges the second one within the 2 s.
-    journal.push(acked, Priority::High, StateName::ActiveAcknowledged);
-    n.wake();
-
-    let escalated = eventually(Duration::from_secs(10), "the escalation", || {
-        Some(hook.delivered("/chef")).filter(|r| !r.is_empty())
-    });
-    let at = escalated[0]["time"].as_f64().unwrap_or(0.0);
-    assert!(
-        at >= start as f64 / 1e9 + 2.0,
-        "escalated {:.2} s after the activation, before its 2 s",
-        at - start as f64 / 1e9
-    );
-    thread::sleep(Duration::from_secs(3));
-    let mut first = notifications(&hook.delivered("/on-call"));
-    first.sort();
-    assert_eq!(
-        first,
-        [
-            (ignored.to_string(), "raised".to_string(), 0),
-            (acked.to_string(), "raised".to_string(), 0)
-        ]
-    );
-    assert_eq!(
-        notifications(&hook.delivered("/chef")),
-        [(ignored.to_string(), "escalated".to_string(), 1)],
-        "only the unacknowledged alarm escalates"
-    );
-    let body: Value = serde_json::from_str(escalated[0]["body"].as_str().unwrap()).unwrap();
-    let headline = body["notifications"][0]["headline"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        headline.starts_with("ESCALATED HIGH alarm at PS-01"),
-        "{headline}"
-    );
-}
-
-#[test]
-fn a_burst_is_consolidated_under_the_rate_limit_and_nothing_is_lost() {
-    let hook = HttpReceiver::start(0);
-    let dir = data_dir();
-    let text = format!(
-        r#"
-[notify]
-public_url = "{PUBLIC_URL}"
-min_interval = "1s"
-[[notify.webhooks]]
-id = "hook"
-url = "{url}"
-rate_limit = {{ messages = 2, per = "4s" }}
-[[notify.routes]]
-levels = [{{ webhooks = ["hook"] }}]
-"#,
-        url = hook.url("/hook"),
-    );
-    // The alarm store first, as the daemon opens it before the notifier starts.
-    let mut journal = Journal::open(dir.path());
-    let n = Notifier::start(&text, dir.path());
-    let ids: Vec<String> = (0..20)
-        .map(|i| format!("PS-01:pump{i}:pressure:low"))
-        .collect();
-    for id in &ids {
-        journal.push(id, Priority::Medium, StateName::ActiveUnacknowledged);
-        n.wake();
-        thread::sleep(Duration::from_millis(200));
-    }
-    let requests = eventually(Duration::from_secs(20), "all 20 alarms", || {
-        let r = hook.delivered("/hook");
-        (notifications(&r).len() >= ids.len()).then_some(r)
-    });
-    thread::sleep(Duration::from_secs(2));
-    assert_eq!(hook.requests().len(), requests.len(), "no more messages");
-    let mut got: Vec<String> = notifications(&requests)
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
-    got.sort();
-    let mut want = ids.clone();
-    want.sort();
-    assert_eq!(got, want, "each alarm exactly once");
-    assert!(
-        requests.len() <= 6,
-        "20 alarms in {} messages: not consolidated",
-        requests.len()
-    );
-    let times: Vec<f64> = requests
-        .iter()
-        .map(|r| r["time"].as_f64().unwrap_or(0.0))
-        .collect();
-    for w in times.windows(2) {
-        assert!(w[1] - w[0] >= 0.95, "min_interval 1 s broken: {times:?}");
-    }
-    for w in times.windows(3) {
-        assert!(
-            w[2] - w[0] >= 3.95,
-            "rate limit 2 per 4 s broken: {times:?}"
-        );
-    }
-    assert_eq!(n.pending(), 0);
-}
-
-#[test]
-fn a_restart_delivers_pending_notifications_once_and_does_not_renotify_the_journal() {
-    let [port] = free_ports::<1>();
-    let dir = data_dir();
-    let text = format!(
-        r#"
-[notify]
-public_url = "{PUBLIC_URL}"
-min_interval = "0s"
-[[notify.webhooks]]
-id = "hook"
-url = "http://127.0.0.1:{port}/hook"
-timeout = "2s"
-[[notify.routes]]
-levels = [{{ webhooks = ["hook"] }}]
-"#
-    );
-    let mut journal = Journal::open(dir.path());
-    // History from before the first start is not notified.
-    journal.push_at(
-        "PS-01:old:pressure:low",
-        Priority::High,
-        StateName::ActiveUnacknowledged,
-        now_ns() - 120_000_000_000,
-    );
-    let mut first = Notifier::start(&text, dir.path());
-    thread::sleep(Duration::from_millis(1500));
-    journal.push(
-        "PS-01:a:pressure:low",
-        Priority::High,
-        StateName::ActiveUnacknowledged,
-    );
-    first.wake();
-    eventually(Duration::from_secs(10), "a failed attempt", || {
-        (first.retried() >= 1).then_some(())
-    });
-    first.stop();
-    // While vigie's notifier is stopped, the engine goes on.
-    journal.push(
-        "PS-01:b:pressure:low",
-        Priority::High,
-        StateName::ActiveUnacknowledged,
-    );
-
-    let hook = HttpReceiver::start_on(port, 0);
-    let second = Notifier::start(&text, dir.path());
-    let want = |ids: &[&str]| -> Vec<(String, String, u64)> {
-        ids.iter()
-            .map(|i| (i.to_string(), "raised".to_string(), 0))
-            .collect()
-    };
-    eventually(
-        Duration::from_secs(15),
-        "both notifications after the restart",
-        || (notifications(&hook.delivered("/hook")).len() >= 2).then_some(()),
-    );
-    thread::sleep(Duration::from_secs(3));
-    let mut got = notifications(&hook.requests());
-    got.sort();
-    assert_eq!(got, want(&["PS-01:a:pressure:low", "PS-01:b:pressure:low"]));
-    assert_eq!(second.pending(), 0);
-    let mut second = second;
-    second.stop();
-
-    // A third start reads nothing new and sends nothing.
-    let before = hook.requests().len();
-    let third = Notifier::start(&text, dir.path());
-    third.wake();
-    thread::sleep(Duration::from_secs(3));
-    assert_eq!(hook.requests().len(), before);
-    let mut again = notifications(&hook.requests());
-    again.sort();
-    assert_eq!(again, got, "nothing sent again");
-    assert_eq!(third.sent(), 0);
-    let statuses: HashMap<String, usize> =
-        outbox_statuses(dir.path())
-            .into_iter()
-            .fold(HashMap::new(), |mut m, s| {
-                *m.entry(s).or_default() += 1;
-                m
-            });
-    assert_eq!(statuses, HashMap::from([("sent".to_string(), 2)]));
 }

@@ -435,7 +435,7 @@ pub async fn metrics_text(a: &ApiState) -> String {
         g(&m.store_errors)
     );
     let n = &a.notify;
-    let notify: [(&str, &str, &str, u64); 4] = [
+    let notify: [(&str, &str, &str, u64); 5] = [
         (
             "vigie_notifications_sent_total",
             "counter",
@@ -453,6 +453,12 @@ pub async fn metrics_text(a: &ApiState) -> String {
             "counter",
             "Failed notification attempts that will be retried.",
             g(&n.retried),
+        ),
+        (
+            "vigie_notify_journal_gaps_total",
+            "counter",
+            "Times the notifier found journal events pruned before it read them (notifications lost).",
+            g(&n.journal_gaps),
         ),
         (
             "vigie_notifications_pending",

@@ -6,10 +6,15 @@
 //! told `after` its delay (counted from the activation). [`validate`] reports every problem
 //! as (key path, message); `vigie check` prints them.
 
+mod check;
+mod routing;
+
+pub use check::validate;
+
 use super::alarms::Priority;
 use super::duration;
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[notify]`.
@@ -33,6 +38,12 @@ pub struct NotifyConfig {
     /// of alarms is one SMS, not twenty. Default 30 s; `"0s"` sends each at once.
     #[serde(default = "default_min_interval", deserialize_with = "duration::de")]
     pub min_interval: Duration,
+    /// Notifications of this priority or higher skip the `rate_limit` of their recipient
+    /// or webhook (they still wait `min_interval`), go first into a message, and do not
+    /// wait behind a message being retried; what else waits goes along with them. `"critical"` (default), `"high"`, `"medium"`,
+    /// `"low"`, or `"none"` (every priority counts against the rate limit).
+    #[serde(default = "default_exempt", deserialize_with = "de_exempt")]
+    pub rate_limit_exempt: Option<Priority>,
     /// `[notify.smtp]`: e-mail (needed by `via = ["email"]`).
     pub smtp: Option<SmtpConfig>,
     /// `[notify.sms]`: an HTTP SMS gateway (needed by `via = ["sms"]`).
@@ -55,6 +66,9 @@ fn default_max_age() -> Duration {
 }
 fn default_min_interval() -> Duration {
     Duration::from_secs(30)
+}
+fn default_exempt() -> Option<Priority> {
+    Some(Priority::Critical)
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
@@ -155,7 +169,8 @@ pub enum WebhookFormat {
     Generic,
     /// Slack incoming webhook: `{"text": …}` in mrkdwn.
     Slack,
-    /// Microsoft Teams incoming webhook: a legacy `MessageCard`.
+    /// Microsoft Teams through a Workflows webhook ("Post to a channel when a webhook
+    /// request is received"): a `message` with an Adaptive Card 1.4.
     Teams,
 }
 
@@ -307,6 +322,21 @@ pub struct LevelConfig {
     pub via: Vec<Via>,
 }
 
+/// Reads `rate_limit_exempt`: a priority name or `"none"`.
+fn de_exempt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Priority>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(None),
+        "critical" => Ok(Some(Priority::Critical)),
+        "high" => Ok(Some(Priority::High)),
+        "medium" => Ok(Some(Priority::Medium)),
+        "low" => Ok(Some(Priority::Low)),
+        _ => Err(serde::de::Error::custom(format!(
+            "rate_limit_exempt {s:?}: write \"critical\", \"high\", \"medium\", \"low\" or \"none\""
+        ))),
+    }
+}
+
 /// Parses a shift's `days` into a flag per weekday, Monday first: comma-separated day
 /// names (`mon` … `sun`, or in full) or ranges `first-last`, which may wrap (`fri-mon`).
 pub fn parse_days(s: &str) -> Result<[bool; 7], String> {
@@ -362,446 +392,5 @@ pub fn parse_clock(s: &str, end_of_day: bool) -> Result<u32, String> {
         (24, 0) if end_of_day => Ok(1440),
         (0..=23, 0..=59) => Ok(h * 60 + m),
         _ => Err(bad()),
-    }
-}
-
-/// Checks an `http(s)://` URL with a host.
-fn check_url(url: &str) -> Result<(), String> {
-    check_url_as(url, url)
-}
-
-/// Checks `parse` (`shown`, its placeholders filled in) as an `http(s)://` URL with a host.
-fn check_url_as(parse: &str, url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(parse).map_err(|e| format!("{url:?} is not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("{url:?} must start with http:// or https://"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(())
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Problems found, as (key path, message).
-#[derive(Default)]
-struct Problems(Vec<(String, String)>);
-
-impl Problems {
-    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push((key.into(), message.into()));
-    }
-}
-
-/// Problems in `[notify]`, each as (key path, message), e.g.
-/// (`notify.routes[0].levels[1].roster`, `unknown roster "x"`). Empty when it is usable.
-pub fn validate(notify: &NotifyConfig, config: &super::Config) -> Vec<(String, String)> {
-    let mut p = Problems::default();
-    let url = &notify.public_url;
-    match check_url(url) {
-        Ok(()) if url.contains(['?', '#']) => p.add(
-            "notify.public_url",
-            format!("{url:?}: no query or fragment (the ack path is appended)"),
-        ),
-        Ok(()) => {}
-        Err(m) => p.add("notify.public_url", m),
-    }
-    if let Err(e) = jiff::tz::TimeZone::get(&notify.timezone) {
-        let tz = &notify.timezone;
-        p.add(
-            "notify.timezone",
-            format!("unknown time zone {tz:?} ({e}); write an IANA name such as \"Africa/Casablanca\" or \"UTC\""),
-        );
-    }
-    if notify.max_age.is_zero() {
-        p.add("notify.max_age", "must be more than 0");
-    }
-    if let Some(smtp) = &notify.smtp {
-        check_smtp(smtp, &mut p);
-    }
-    if let Some(sms) = &notify.sms {
-        check_sms(sms, &mut p);
-    }
-    let mut webhook_ids = HashSet::new();
-    for (i, w) in notify.webhooks.iter().enumerate() {
-        let key = format!("notify.webhooks[{i}]");
-        check_id(
-            &w.id,
-            &format!("{key}.id"),
-            "webhook",
-            &mut webhook_ids,
-            &mut p,
-        );
-        if let Err(m) = check_url(&w.url) {
-            p.add(format!("{key}.url"), m);
-        }
-        check_headers(&w.headers, &format!("{key}.headers"), &mut p);
-        check_rate(w.rate_limit.as_ref(), &format!("{key}.rate_limit"), &mut p);
-    }
-    let mut recipients: HashMap<&str, &RecipientConfig> = HashMap::new();
-    let mut recipient_ids = HashSet::new();
-    for (i, r) in notify.recipients.iter().enumerate() {
-        let key = format!("notify.recipients[{i}]");
-        check_id(
-            &r.id,
-            &format!("{key}.id"),
-            "recipient",
-            &mut recipient_ids,
-            &mut p,
-        );
-        recipients.entry(r.id.as_str()).or_insert(r);
-        check_recipient(r, &key, &mut p);
-    }
-    let mut roster_ids = HashSet::new();
-    let mut rosters: HashMap<&str, &RosterConfig> = HashMap::new();
-    for (i, r) in notify.rosters.iter().enumerate() {
-        let key = format!("notify.rosters[{i}]");
-        check_id(
-            &r.id,
-            &format!("{key}.id"),
-            "roster",
-            &mut roster_ids,
-            &mut p,
-        );
-        rosters.entry(r.id.as_str()).or_insert(r);
-        check_roster(r, &key, &recipients, &mut p);
-    }
-    let known = Known {
-        sites: config.sites.iter().map(|s| s.id.as_str()).collect(),
-        zones: config.zones.iter().map(|z| z.id.as_str()).collect(),
-        recipients,
-        rosters,
-        webhooks: webhook_ids,
-    };
-    for (i, route) in notify.routes.iter().enumerate() {
-        check_route(
-            notify,
-            route,
-            &format!("notify.routes[{i}]"),
-            &known,
-            &mut p,
-        );
-    }
-    p.0
-}
-
-/// The ids a route may name.
-struct Known<'a> {
-    sites: HashSet<&'a str>,
-    zones: HashSet<&'a str>,
-    recipients: HashMap<&'a str, &'a RecipientConfig>,
-    rosters: HashMap<&'a str, &'a RosterConfig>,
-    webhooks: HashSet<String>,
-}
-
-fn check_smtp(smtp: &SmtpConfig, p: &mut Problems) {
-    if smtp.host.trim().is_empty() {
-        p.add("notify.smtp.host", "empty host");
-    }
-    if smtp.port == Some(0) {
-        p.add("notify.smtp.port", "port 0; use 1..=65535");
-    }
-    if let Err(e) = smtp.from.parse::<lettre::message::Mailbox>() {
-        let from = &smtp.from;
-        p.add(
-            "notify.smtp.from",
-            format!("{from:?} is not a mailbox ({e}); write e.g. \"vigie <vigie@example.net>\""),
-        );
-    }
-    if smtp.username.is_empty() != smtp.password.is_empty() {
-        p.add(
-            "notify.smtp.password",
-            "set both username and password, or neither",
-        );
-    }
-    if !smtp.username.is_empty() && smtp.tls == SmtpTls::None && !is_loopback(&smtp.host) {
-        p.add(
-            "notify.smtp.tls",
-            "tls = \"none\" would send the password in clear text over the network; use \"starttls\" or \"tls\"",
-        );
-    }
-    if smtp.timeout.is_zero() {
-        p.add("notify.smtp.timeout", "must be more than 0");
-    }
-}
-
-fn check_sms(sms: &SmsConfig, p: &mut Problems) {
-    let probe = sms.url.replace("{to}", "0").replace("{text}", "x");
-    if let Err(m) = check_url_as(&probe, &sms.url) {
-        p.add("notify.sms.url", m);
-    }
-    if !matches!(
-        sms.method.to_ascii_uppercase().as_str(),
-        "POST" | "GET" | "PUT"
-    ) {
-        p.add(
-            "notify.sms.method",
-            format!("{:?}: use POST, GET or PUT", sms.method),
-        );
-    }
-    if !(sms.url.contains("{text}") || sms.body.contains("{text}")) {
-        p.add(
-            "notify.sms.body",
-            "neither url nor body has a {text} placeholder: the message would not be sent",
-        );
-    }
-    if !(sms.url.contains("{to}") || sms.body.contains("{to}")) {
-        p.add(
-            "notify.sms.body",
-            "neither url nor body has a {to} placeholder: the gateway would not know whom to send to",
-        );
-    }
-    check_headers(&sms.headers, "notify.sms.headers", p);
-    if sms.timeout.is_zero() {
-        p.add("notify.sms.timeout", "must be more than 0");
-    }
-}
-
-fn check_recipient(r: &RecipientConfig, key: &str, p: &mut Problems) {
-    if let Some(email) = &r.email
-        && let Err(e) = email.parse::<lettre::Address>()
-    {
-        p.add(
-            format!("{key}.email"),
-            format!("{email:?} is not an e-mail address ({e})"),
-        );
-    }
-    if let Some(phone) = &r.phone {
-        let allowed =
-            |c: char| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.');
-        if phone.chars().filter(char::is_ascii_digit).count() < 3 || !phone.chars().all(allowed) {
-            p.add(
-                format!("{key}.phone"),
-                format!("{phone:?} is not a phone number; write e.g. \"+212600000001\""),
-            );
-        }
-    }
-    check_rate(r.rate_limit.as_ref(), &format!("{key}.rate_limit"), p);
-}
-
-fn check_roster(
-    r: &RosterConfig,
-    key: &str,
-    recipients: &HashMap<&str, &RecipientConfig>,
-    p: &mut Problems,
-) {
-    if r.shifts.is_empty() {
-        p.add(format!("{key}.shifts"), "a roster needs at least one shift");
-    }
-    for (j, s) in r.shifts.iter().enumerate() {
-        let key = format!("{key}.shifts[{j}]");
-        if s.recipients.is_empty() {
-            p.add(format!("{key}.recipients"), "nobody on this shift");
-        }
-        for (k, id) in s.recipients.iter().enumerate() {
-            if !recipients.contains_key(id.as_str()) {
-                p.add(
-                    format!("{key}.recipients[{k}]"),
-                    format!("unknown recipient {id:?} (not in [[notify.recipients]])"),
-                );
-            }
-        }
-        if let Err(m) = parse_days(&s.days) {
-            p.add(format!("{key}.days"), m);
-        }
-        if let Err(m) = parse_clock(&s.from, false) {
-            p.add(format!("{key}.from"), m);
-        }
-        if let Err(m) = parse_clock(&s.to, true) {
-            p.add(format!("{key}.to"), m);
-        }
-    }
-}
-
-fn check_route(
-    notify: &NotifyConfig,
-    route: &RouteConfig,
-    key: &str,
-    known: &Known<'_>,
-    p: &mut Problems,
-) {
-    for (j, s) in route.sites.iter().enumerate() {
-        if !known.sites.contains(s.as_str()) {
-            p.add(
-                format!("{key}.sites[{j}]"),
-                format!("unknown site {s:?} (not in [[sites]])"),
-            );
-        }
-    }
-    for (j, z) in route.zones.iter().enumerate() {
-        if !known.zones.contains(z.as_str()) {
-            p.add(
-                format!("{key}.zones[{j}]"),
-                format!("unknown zone {z:?} (not in [[zones]])"),
-            );
-        }
-    }
-    if route.levels.is_empty() {
-        p.add(format!("{key}.levels"), "a route needs at least one level");
-    }
-    let mut previous = Duration::ZERO;
-    for (l, level) in route.levels.iter().enumerate() {
-        let key = format!("{key}.levels[{l}]");
-        match (l, level.after) {
-            (0, Some(_)) => p.add(
-                format!("{key}.after"),
-                "the first level is told at the activation: remove `after` (or add a level before it)",
-            ),
-            (0, None) => {}
-            (_, None) => p.add(
-                format!("{key}.after"),
-                "an escalation level needs `after` (the delay from the activation, e.g. \"15m\")",
-            ),
-            (_, Some(after)) => {
-                if after <= previous {
-                    p.add(
-                        format!("{key}.after"),
-                        format!(
-                            "{} is not after the previous level's {}: each level's `after` counts from the activation and must grow",
-                            humantime::format_duration(after),
-                            humantime::format_duration(previous)
-                        ),
-                    );
-                }
-                previous = previous.max(after);
-            }
-        }
-        check_level(notify, level, &key, known, p);
-    }
-}
-
-fn check_level(
-    notify: &NotifyConfig,
-    level: &LevelConfig,
-    key: &str,
-    known: &Known<'_>,
-    p: &mut Problems,
-) {
-    if level.roster.is_none() && level.recipients.is_empty() && level.webhooks.is_empty() {
-        p.add(key, "nobody to tell: give a roster, recipients or webhooks");
-    }
-    // The people this level may reach, with the key that names them.
-    let mut people: Vec<(String, &RecipientConfig)> = Vec::new();
-    if let Some(id) = &level.roster {
-        match known.rosters.get(id.as_str()) {
-            None => p.add(
-                format!("{key}.roster"),
-                format!("unknown roster {id:?} (not in [[notify.rosters]])"),
-            ),
-            Some(r) => {
-                let on_it = r.shifts.iter().flat_map(|s| &s.recipients);
-                for rc in on_it.filter_map(|id| known.recipients.get(id.as_str())) {
-                    people.push((format!("{key}.roster"), rc));
-                }
-            }
-        }
-    }
-    for (k, id) in level.recipients.iter().enumerate() {
-        match known.recipients.get(id.as_str()) {
-            None => p.add(
-                format!("{key}.recipients[{k}]"),
-                format!("unknown recipient {id:?} (not in [[notify.recipients]])"),
-            ),
-            Some(rc) => people.push((format!("{key}.recipients[{k}]"), rc)),
-        }
-    }
-    for (k, id) in level.webhooks.iter().enumerate() {
-        if !known.webhooks.contains(id) {
-            p.add(
-                format!("{key}.webhooks[{k}]"),
-                format!("unknown webhook {id:?} (not in [[notify.webhooks]])"),
-            );
-        }
-    }
-    let names_people = level.roster.is_some() || !level.recipients.is_empty();
-    if names_people && level.via.is_empty() {
-        p.add(
-            format!("{key}.via"),
-            "say how people are reached: via = [\"sms\"], [\"email\"] or both",
-        );
-    }
-    if !names_people && !level.via.is_empty() {
-        p.add(
-            format!("{key}.via"),
-            "`via` is for people (roster, recipients), and this level names none",
-        );
-    }
-    let mut reported = HashSet::new();
-    for via in &level.via {
-        match via {
-            Via::Email if notify.smtp.is_none() => {
-                p.add(format!("{key}.via"), "via \"email\" needs [notify.smtp]")
-            }
-            Via::Sms if notify.sms.is_none() => {
-                p.add(format!("{key}.via"), "via \"sms\" needs [notify.sms]")
-            }
-            _ => {}
-        }
-        for (at, rc) in &people {
-            let missing = match via {
-                Via::Email => rc.email.is_none().then_some("email"),
-                Via::Sms => rc.phone.is_none().then_some("phone"),
-            };
-            if let Some(field) = missing
-                && reported.insert((rc.id.as_str(), field))
-            {
-                let (id, via) = (&rc.id, via.as_str());
-                p.add(
-                    at.clone(),
-                    format!("recipient {id:?} has no {field}, needed by via \"{via}\""),
-                );
-            }
-        }
-    }
-}
-
-fn check_id(id: &str, key: &str, what: &str, seen: &mut HashSet<String>, p: &mut Problems) {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if id.is_empty() || id.len() > 64 || !id.chars().all(allowed) {
-        p.add(
-            key,
-            format!("{id:?}: an id is 1-64 letters, digits, '-', '_' or '.'"),
-        );
-    }
-    if !seen.insert(id.to_string()) {
-        p.add(key, format!("duplicate {what} id {id:?}"));
-    }
-}
-
-fn check_headers(headers: &BTreeMap<String, String>, key: &str, p: &mut Problems) {
-    for (name, value) in headers {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            p.add(
-                format!("{key}.{name}"),
-                format!("{name:?} is not a header name"),
-            );
-        }
-        if reqwest::header::HeaderValue::from_str(value).is_err() {
-            p.add(
-                format!("{key}.{name}"),
-                "not a valid header value (control characters?)",
-            );
-        }
-    }
-}
-
-fn check_rate(rate: Option<&RateLimitConfig>, key: &str, p: &mut Problems) {
-    if let Some(r) = rate {
-        if r.messages == 0 {
-            p.add(
-                format!("{key}.messages"),
-                "0 would hold every notification forever; at least 1",
-            );
-        }
-        if r.per.is_zero() {
-            p.add(format!("{key}.per"), "must be more than 0");
-        }
     }
 }

@@ -4,13 +4,17 @@
 //!
 //! A failed send is retried after 5 s, doubling to at most 5 min (±20 % jitter), until
 //! `max_age` after its planning; then its notifications are marked failed, logged and
-//! counted. Over a target's rate limit or within `min_interval` of its last message,
-//! notifications wait in the outbox and go together in the next message allowed.
+//! counted. A failure no retry can fix (a 4xx answer other than 408 and 429, a target no
+//! longer configured) marks them failed at once, logged and counted. Over a target's rate
+//! limit or within `min_interval` of its last message, notifications wait in the outbox
+//! and go together in the next message allowed; those of `rate_limit_exempt`'s priority
+//! and above do not wait for the rate limit (see [`super::batch`]).
 
 use super::channels::{Channels, SendError};
 use super::outbox::{Batch, Db, Limits};
 use super::route::Channel;
 use super::{NotifyError, NotifyMetrics, blocking, now_ns};
+use crate::alarm::Priority;
 use crate::config::notify::{NotifyConfig, RateLimitConfig};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -36,7 +40,8 @@ pub fn backoff(attempts: u32) -> Duration {
     base.mul_f64(rand::random_range(0.8..1.2))
 }
 
-/// Notifications per message at most, by channel (an SMS stays readable).
+/// Notifications per message at most, by channel (an SMS stays readable: beyond what
+/// fits in [`super::message::SMS_MAX_CHARS`], the others are listed by alarm id).
 fn max_items(channel: Channel) -> usize {
     match channel {
         Channel::Sms => 10,
@@ -47,14 +52,18 @@ fn max_items(channel: Channel) -> usize {
 /// Each target's limits.
 pub struct LimitTable {
     min_interval_ns: i64,
+    exempt: Option<Priority>,
     rates: HashMap<String, RateLimitConfig>,
     webhook_rates: HashMap<String, RateLimitConfig>,
 }
 
 impl LimitTable {
+    /// The limits `cfg` sets: `min_interval`, `rate_limit_exempt`, each recipient's and
+    /// webhook's `rate_limit`.
     pub fn new(cfg: &NotifyConfig) -> LimitTable {
         LimitTable {
             min_interval_ns: nanos(cfg.min_interval),
+            exempt: cfg.rate_limit_exempt,
             rates: cfg
                 .recipients
                 .iter()
@@ -81,6 +90,7 @@ impl LimitTable {
             messages: rate.messages.max(1),
             per_ns: nanos(rate.per),
             max_items: max_items(channel),
+            exempt: self.exempt,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What a message says: the notifications it carries, rendered as an e-mail, an SMS, or a
-//! webhook payload (generic JSON, Slack, Teams).
+//! What a message says: the notifications it carries, rendered as an e-mail or an SMS
+//! (webhook payloads: [`super::payload`]).
 //!
 //! Every notification in a message carries the alarm id, site, priority, state, message
 //! text, the time (ISO 8601 in the configured time zone), its outbox id (`notification`:
@@ -13,10 +13,14 @@ use crate::config::Config;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Duration;
+
+/// The longest SMS text, in characters (three concatenated SMS of 160 characters).
+pub const SMS_MAX_CHARS: usize = 480;
+
+const SMS_PREFIX: &str = "vigie: ";
 
 /// Why a notification is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,7 +106,7 @@ pub struct Item {
 pub struct Render {
     public_url: String,
     tz: TimeZone,
-    site_names: HashMap<String, String>,
+    pub(crate) site_names: HashMap<String, String>,
 }
 
 impl Render {
@@ -130,6 +134,15 @@ impl Render {
         )
     }
 
+    /// `{public_url}/api/v1/alarms/{alarm_id}`: the alarm's page (GET).
+    pub fn alarm_url(&self, alarm_id: &str) -> String {
+        format!(
+            "{}/api/v1/alarms/{}",
+            self.public_url,
+            encode_segment(alarm_id)
+        )
+    }
+
     /// ISO 8601 with the offset, e.g. `2025-06-02T14:03:00+01:00`.
     pub fn time(&self, ns: i64) -> String {
         match Timestamp::from_nanosecond(i128::from(ns)) {
@@ -141,7 +154,8 @@ impl Render {
         }
     }
 
-    fn site(&self, id: &str) -> String {
+    /// `PS-01 (Station Nord)`, or the id alone when the site has no name.
+    pub(crate) fn site(&self, id: &str) -> String {
         match self.site_names.get(id) {
             Some(name) => format!("{id} ({name})"),
             None => id.to_string(),
@@ -223,148 +237,85 @@ impl Render {
         out
     }
 
-    /// A compact SMS: per notification its headline, alarm id, state, time, id and ack
-    /// link.
+    /// A compact SMS, at most [`SMS_MAX_CHARS`] characters: per notification its
+    /// headline, alarm id, state, time, id and ack link. When that is longer, the first
+    /// notification (the most urgent) in full and the others by alarm id: `+N more: id1,
+    /// id2, …`, cut to fit (and the first's headline cut if even it alone is too long).
     pub fn sms(&self, items: &[Item]) -> String {
-        let mut out = String::from("vigie: ");
-        if items.len() > 1 {
-            let _ = write!(out, "{} alarms.", items.len());
+        let full = self.sms_full(items);
+        let Some(first) = items.first() else {
+            return full;
+        };
+        if full.chars().count() <= SMS_MAX_CHARS {
+            return full;
         }
-        for (i, item) in items.iter().enumerate() {
-            let a = &item.alarm;
-            if items.len() > 1 {
-                let _ = write!(out, "\n{}) ", i + 1);
-            }
-            let _ = write!(
-                out,
-                "{}. {} {} {} #{}. Ack: POST {} {{\"operator\",\"comment\"}}",
-                self.headline(item),
-                a.alarm_id,
-                a.state.as_str(),
-                self.time(a.time_ns),
-                item.outbox_id,
-                self.ack_url(&a.alarm_id)
-            );
+        let more = match items.len() {
+            1 => String::new(),
+            n => format!("\n+{} more: ", n - 1),
+        };
+        // Room kept for `more` and at least one character of the list.
+        let reserved = more.chars().count() + usize::from(items.len() > 1);
+        let rest = self.sms_details(first);
+        let fixed = SMS_PREFIX.chars().count() + rest.chars().count() + reserved;
+        let headline = cut(&self.headline(first), SMS_MAX_CHARS.saturating_sub(fixed));
+        let mut out = cut(
+            &format!("{SMS_PREFIX}{headline}{rest}"),
+            SMS_MAX_CHARS.saturating_sub(reserved),
+        );
+        if items.len() > 1 {
+            out.push_str(&more);
+            let ids: Vec<&str> = items[1..]
+                .iter()
+                .map(|i| i.alarm.alarm_id.as_str())
+                .collect();
+            let room = SMS_MAX_CHARS.saturating_sub(out.chars().count());
+            out.push_str(&cut(&ids.join(", "), room));
         }
         out
     }
 
-    /// Slack incoming-webhook payload: `{"text": …}` in mrkdwn (`&`, `<`, `>` escaped).
-    pub fn slack(&self, items: &[Item]) -> Value {
-        let mut text = String::new();
+    /// Every notification of an SMS in full.
+    fn sms_full(&self, items: &[Item]) -> String {
+        let mut out = String::from(SMS_PREFIX);
         if items.len() > 1 {
-            let _ = writeln!(text, "*{} alarms*", items.len());
+            let _ = write!(out, "{} alarms.", items.len());
         }
-        for item in items {
-            let a = &item.alarm;
-            let _ = writeln!(
-                text,
-                "{} *{}*\n`{}` · {} · {} · #{}\nAcknowledge: `POST {}` with `{{\"operator\": \"…\", \"comment\": \"…\"}}`",
-                icon(item),
-                slack_escape(&self.headline(item)),
-                slack_escape(&a.alarm_id),
-                a.state.as_str(),
-                self.time(a.time_ns),
-                item.outbox_id,
-                slack_escape(&self.ack_url(&a.alarm_id)),
-            );
+        for (i, item) in items.iter().enumerate() {
+            if items.len() > 1 {
+                let _ = write!(out, "\n{}) ", i + 1);
+            }
+            out.push_str(&self.headline(item));
+            out.push_str(&self.sms_details(item));
         }
-        json!({ "text": text.trim_end() })
+        out
     }
 
-    /// Microsoft Teams incoming-webhook payload: a legacy `MessageCard`, coloured by the
-    /// highest priority, one section with facts per notification. The ack link is in the
-    /// text (an `OpenUri` action would GET it, and the ack is a POST).
-    pub fn teams(&self, items: &[Item]) -> Value {
-        let top = items
-            .iter()
-            .max_by_key(|i| (i.kind != Kind::Cleared, i.alarm.priority));
-        let color = match top.map(|i| (i.kind, i.alarm.priority)) {
-            Some((Kind::Cleared, _)) => "107C10",
-            Some((_, Priority::Critical)) => "D13438",
-            Some((_, Priority::High)) => "FF8C00",
-            Some((_, Priority::Medium)) => "FFB900",
-            Some((_, Priority::Low)) | None => "0078D7",
-        };
-        let title = match items {
-            [one] => self.headline(one),
-            _ => format!("{} alarms", items.len()),
-        };
-        let sections: Vec<Value> = items
-            .iter()
-            .map(|item| {
-                let a = &item.alarm;
-                let ack = self.ack_url(&a.alarm_id);
-                json!({
-                    "activityTitle": self.headline(item),
-                    "facts": [
-                        {"name": "Alarm", "value": a.alarm_id},
-                        {"name": "Site", "value": self.site(&a.site)},
-                        {"name": "Priority", "value": a.priority.as_str()},
-                        {"name": "State", "value": a.state.as_str()},
-                        {"name": "Time", "value": self.time(a.time_ns)},
-                        {"name": "Notification", "value": item.outbox_id.to_string()},
-                    ],
-                    "text": format!("Acknowledge: POST [{ack}]({ack}) with JSON {{\"operator\": \"…\", \"comment\": \"…\"}}"),
-                })
-            })
-            .collect();
-        json!({
-            "@type": "MessageCard",
-            "@context": "https://schema.org/extensions",
-            "summary": title,
-            "themeColor": color,
-            "title": title,
-            "text": format!("vigie: {}", self.subject(items).trim_start_matches("[vigie] ")),
-            "sections": sections,
-        })
+    /// What follows a notification's headline in an SMS.
+    fn sms_details(&self, item: &Item) -> String {
+        let a = &item.alarm;
+        format!(
+            ". {} {} {} #{}. Ack: POST {} {{\"operator\",\"comment\"}}",
+            a.alarm_id,
+            a.state.as_str(),
+            self.time(a.time_ns),
+            item.outbox_id,
+            self.ack_url(&a.alarm_id)
+        )
     }
+}
 
-    /// The generic webhook payload: `{"source": "vigie", "message_id", "count", "text",
-    /// "notifications": [{"notification", "kind", "level", "alarm_id", "site",
-    /// "site_name", "device", "point", "condition", "priority", "state", "message",
-    /// "value", "limit", "time", "time_ns", "ack_url", "ack": {"method", "url",
-    /// "body"}}]}`.
-    pub fn generic(&self, message_id: &str, items: &[Item]) -> Value {
-        let notifications: Vec<Value> = items
-            .iter()
-            .map(|item| {
-                let a = &item.alarm;
-                let ack = self.ack_url(&a.alarm_id);
-                json!({
-                    "notification": item.outbox_id,
-                    "kind": item.kind.as_str(),
-                    "level": item.level,
-                    "alarm_id": a.alarm_id,
-                    "site": a.site,
-                    "site_name": self.site_names.get(&a.site),
-                    "device": a.device,
-                    "point": a.point,
-                    "condition": a.condition,
-                    "priority": a.priority.as_str(),
-                    "state": a.state.as_str(),
-                    "message": a.message,
-                    "value": a.value,
-                    "limit": a.limit,
-                    "time": self.time(a.time_ns),
-                    "time_ns": a.time_ns,
-                    "headline": self.headline(item),
-                    "ack_url": ack,
-                    "ack": {
-                        "method": "POST",
-                        "url": ack,
-                        "body": {"operator": "", "comment": ""},
-                    },
-                })
-            })
-            .collect();
-        json!({
-            "source": "vigie",
-            "message_id": message_id,
-            "count": items.len(),
-            "text": self.subject(items).trim_start_matches("[vigie] "),
-            "notifications": notifications,
-        })
+/// `s` cut to `max` characters, the last of them `…` when it was cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    match max {
+        0 => String::new(),
+        _ => {
+            let mut out: String = s.chars().take(max - 1).collect();
+            out.push('…');
+            out
+        }
     }
 }
 
@@ -374,23 +325,6 @@ fn unacked_for(item: &Item) -> String {
     let secs = u64::try_from((item.created_ns - item.alarm.time_ns) / 1_000_000_000).unwrap_or(0);
     let secs = if secs >= 60 { secs / 60 * 60 } else { secs };
     humantime::format_duration(Duration::from_secs(secs)).to_string()
-}
-
-fn icon(item: &Item) -> &'static str {
-    match (item.kind, item.alarm.priority) {
-        (Kind::Cleared, _) => ":white_check_mark:",
-        (_, Priority::Critical) => ":rotating_light:",
-        (_, Priority::High) => ":red_circle:",
-        (_, Priority::Medium) => ":large_orange_circle:",
-        (_, Priority::Low) => ":large_blue_circle:",
-    }
-}
-
-/// Slack's mrkdwn control characters.
-pub fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Percent-encodes a URL path segment: unreserved characters and `:` stay.

@@ -13,21 +13,27 @@
 //!   once the receiver is back, retried with backoff until `max_age`;
 //! - it is delivered once. The one exception: vigie stopping between a successful send and
 //!   its record repeats that message at the next start. Every message carries an id
-//!   (`vigie-notify-{n}`, the same on each retry; the `Idempotency-Key` header of webhooks
-//!   and SMS requests, the `Message-ID` of e-mails) and each notification in it its outbox
-//!   id, so that receivers can drop a repeat.
+//!   (`vigie-notify-{instance}-{n}`: the database's random instance id and the message's
+//!   number, the same on each retry; the `Idempotency-Key` header of webhooks and SMS
+//!   requests, the `Message-ID` of e-mails) and each notification in it its outbox id, so
+//!   that receivers can drop a repeat.
 //!
-//! The parts: [`route`] and [`roster`] (who is told), [`outbox`] (planning and the SQL),
-//! [`deliver`] (the delivery worker), [`message`] (what a message says), [`channels`]
-//! (e-mail, SMS, webhook).
+//! The parts: [`route`] and [`roster`] (who is told), [`plan`] and [`escalate`] (from the
+//! journal to the outbox), [`outbox`] (the tables; `schema` creates and updates them), [`batch`] (what goes together in one
+//! message, and when), [`deliver`] (the delivery worker), [`message`] and [`payload`]
+//! (what a message says), [`channels`] (e-mail, SMS, webhook).
 
+pub mod batch;
 pub mod channels;
 pub mod deliver;
+pub mod escalate;
 pub mod message;
 pub mod outbox;
+pub mod payload;
 pub mod plan;
 pub mod roster;
 pub mod route;
+mod schema;
 
 #[cfg(test)]
 mod tests;
@@ -73,6 +79,9 @@ pub struct NotifyMetrics {
     /// Notifications waiting in the outbox now (a gauge), including those waiting for a
     /// retry or a rate limit.
     pub pending: AtomicU64,
+    /// Times the notifier found journal events deleted (by `[alarms] journal_retention`)
+    /// before it had read them, since start: those events were never notified.
+    pub journal_gaps: AtomicU64,
 }
 
 /// How often the journal is read when nothing wakes the planner.
@@ -108,7 +117,6 @@ pub async fn run(
     });
     let router = Arc::new(route::Router::new(&cfg, &config, tz.clone()));
     let render = message::Render::new(&cfg.public_url, tz, &config);
-    let channels = Arc::new(channels::Channels::new(&cfg, render));
     let limits = Arc::new(deliver::LimitTable::new(&cfg));
     let Some(plan_db) = open_retrying(&data_dir, &mut stop).await else {
         return;
@@ -116,6 +124,12 @@ pub async fn run(
     let Some(send_db) = open_retrying(&data_dir, &mut stop).await else {
         return;
     };
+    let instance = send_db
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .instance()
+        .to_string();
+    let channels = Arc::new(channels::Channels::new(&cfg, render, &instance));
     tracing::info!(
         routes = cfg.routes.len(),
         recipients = cfg.recipients.len(),
@@ -129,6 +143,7 @@ pub async fn run(
         cfg.max_age,
         wake,
         kick.clone(),
+        metrics.clone(),
         stop.clone(),
     );
     let delivery = deliver::run(send_db, channels, limits, cfg.max_age, kick, metrics, stop);
@@ -172,6 +187,7 @@ async fn plan_loop(
     max_age: Duration,
     wake: Arc<Notify>,
     kick: Arc<Notify>,
+    metrics: Arc<NotifyMetrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     let max_age_ns = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
@@ -195,8 +211,16 @@ async fn plan_loop(
                 }
                 if p.too_old > 0 {
                     tracing::warn!(
-                        activations = p.too_old,
-                        "activations older than max_age were not notified"
+                        notifications = p.too_old,
+                        "journal events and escalation levels older than max_age were not notified"
+                    );
+                }
+                if let Some((first, last)) = p.gap {
+                    metrics.journal_gaps.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        first_seq = first,
+                        last_seq = last,
+                        "journal events {first}..={last} were deleted before the notifier read them: never notified (is [alarms] journal_retention shorter than the notifier was stopped?)"
                     );
                 }
                 if p.more {

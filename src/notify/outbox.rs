@@ -4,70 +4,40 @@
 //! - `notify_cursor(id = 1, seq)`: the last journal `seq` planned. On the very first start
 //!   it is set past the events more than a minute old, so that old history is not
 //!   notified (the last minute is: the engine may commit just before the first read).
+//! - `notify_instance(id = 1, instance)`: a random id made once for this database, part of
+//!   every message id, so that message ids of two vigie installations never collide.
 //! - `notify_outbox`: one row per notification to deliver (one target, one channel):
 //!   `id` (also the notification's id in messages), `created_ns`, `due_ns` (not sent
 //!   before), `attempts`, `target` (recipient or webhook id), `channel` (`email`, `sms`,
 //!   `webhook`), `alarm_id`, `event_seq` (the journal event; for escalations, the
-//!   activation), `level`, `kind` (`raised`, `escalated`, `cleared`), `payload` (the
-//!   event's data as JSON, rendered at delivery), `status` (`pending`, `sent`, `failed`),
-//!   `last_error`, `sent_ns`, and `batch`: the message it went out in (the smallest outbox
-//!   id of that message), set before the first attempt and kept across retries, so that a
-//!   retried message is the same message. `UNIQUE(event_seq, level, kind, target,
-//!   channel)`: planning the same event twice adds nothing.
-//! - `notify_escalation`: pending escalations, one per (activation, route): `alarm_id`,
-//!   `activation_ns`, `next_level`, `due_ns`, `payload`.
+//!   activation), `activation_seq` (the activation it tells of; for `cleared`, the
+//!   alarm's activation before the return to normal), `priority` (0 low … 3 critical),
+//!   `level`, `kind` (`raised`, `escalated`, `cleared`), `payload` (the event's data as
+//!   JSON, rendered at delivery), `status` (`pending`, `sent`, `failed`, `superseded`:
+//!   no longer true when its message was built, see [`super::batch`]), `last_error`,
+//!   `sent_ns`, and `batch`: the message it went out in (the smallest outbox id of that
+//!   message), set before the first attempt and kept across retries, so that a retried
+//!   message is the same message. `UNIQUE(event_seq, level, kind, target, channel)`:
+//!   planning the same event twice adds nothing.
+//! - `notify_escalation`: pending escalations, one per (activation, route): `route_key`
+//!   (the stable key of the route's configuration, [`super::route::route_key`]),
+//!   `alarm_id`, `activation_ns`, `next_level`, `due_ns`, `payload`.
 //!
 //! Planning ([`super::plan`]) reads the journal after the cursor, adds outbox and
 //! escalation rows, and moves the cursor, in one transaction: an event is planned exactly
 //! once, whatever stops when.
 
 use super::NotifyError;
-use super::message::{AlarmData, Item, Kind};
+use super::batch::group_batch;
+use super::message::Item;
 use super::plan::Planned;
 use super::route::{Channel, Router};
+use super::schema::{migrate, move_legacy_escalations, table_exists};
+use crate::alarm::Priority;
 use crate::alarm::store::{FILE_NAME, Store};
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-
-const SCHEMA: &str = "
-    PRAGMA busy_timeout=5000;
-    PRAGMA synchronous=FULL;
-    CREATE TABLE IF NOT EXISTS notify_cursor(
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        seq INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS notify_outbox(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_ns INTEGER NOT NULL,
-        due_ns INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        target TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        alarm_id TEXT NOT NULL,
-        event_seq INTEGER NOT NULL,
-        level INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        last_error TEXT,
-        sent_ns INTEGER,
-        batch INTEGER,
-        UNIQUE(event_seq, level, kind, target, channel));
-    CREATE INDEX IF NOT EXISTS notify_outbox_pending ON notify_outbox(status, due_ns);
-    CREATE INDEX IF NOT EXISTS notify_outbox_target ON notify_outbox(target, channel, status, sent_ns);
-    CREATE INDEX IF NOT EXISTS notify_outbox_alarm ON notify_outbox(alarm_id, event_seq);
-    CREATE INDEX IF NOT EXISTS notify_outbox_batch ON notify_outbox(batch);
-    CREATE TABLE IF NOT EXISTS notify_escalation(
-        activation_seq INTEGER NOT NULL,
-        route INTEGER NOT NULL,
-        alarm_id TEXT NOT NULL,
-        activation_ns INTEGER NOT NULL,
-        next_level INTEGER NOT NULL,
-        due_ns INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        PRIMARY KEY(activation_seq, route));
-    CREATE INDEX IF NOT EXISTS notify_escalation_alarm ON notify_escalation(alarm_id);
-    CREATE INDEX IF NOT EXISTS notify_escalation_due ON notify_escalation(due_ns);";
 
 /// One message to send: notifications for one target on one channel.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,10 +45,13 @@ pub struct Batch {
     /// The message's id (`batch` in the outbox): its smallest outbox id when it was first
     /// tried; the same on every retry.
     pub id: i64,
+    /// The recipient or webhook id.
     pub target: String,
+    /// How it travels.
     pub channel: Channel,
     /// Attempts already made.
     pub attempts: u32,
+    /// Its notifications, highest priority first, then oldest first.
     pub items: Vec<Item>,
 }
 
@@ -93,38 +66,59 @@ pub struct Limits {
     pub per_ns: i64,
     /// Notifications in one message at most.
     pub max_items: usize,
+    /// Notifications of this priority or higher do not count against `messages` per
+    /// `per_ns` (nor wait behind a message being retried); None: all do.
+    pub exempt: Option<Priority>,
+}
+
+/// The rank of a priority in the outbox's `priority` column: low 0 … critical 3.
+pub fn rank(p: Priority) -> i64 {
+    match p {
+        Priority::Low => 0,
+        Priority::Medium => 1,
+        Priority::High => 2,
+        Priority::Critical => 3,
+    }
 }
 
 /// One connection to the alarm database for the notifier's tables.
 pub struct Db {
     conn: Connection,
     path: PathBuf,
+    instance: String,
+    /// Escalations in [`LEGACY_ESCALATIONS`] wait to be moved.
+    legacy: bool,
 }
 
 impl Db {
     /// Opens `<data_dir>/alarms.sqlite`, creating the journal (with the alarm store's own
-    /// code, when the file has none yet) and the notifier's tables when missing.
+    /// code, when the file has none yet) and the notifier's tables when missing, and
+    /// bringing tables of an earlier vigie up to date.
     pub fn open(data_dir: &Path) -> Result<Db, NotifyError> {
         let path = data_dir.join(FILE_NAME);
         let err = |source| NotifyError::Sqlite {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
+        let mut conn = Connection::open(&path).map_err(err)?;
         conn.execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(err)?;
-        let has_journal: bool = conn
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
+        let has_journal = table_exists(&conn, "alarm_events").map_err(err)?;
         if !has_journal {
             drop(Store::open(data_dir)?);
         }
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Db { conn, path })
+        let (instance, legacy) = migrate(&mut conn).map_err(err)?;
+        Ok(Db {
+            conn,
+            path,
+            instance,
+            legacy,
+        })
+    }
+
+    /// This database's instance id (16 hex digits), made once and kept.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> NotifyError + '_ {
@@ -136,7 +130,7 @@ impl Db {
 
     /// Plans up to 500 journal events after the cursor, then (once the
     /// journal is caught up) the escalations due at `now_ns`, in one transaction.
-    /// Activations older than `max_age_ns` are not notified.
+    /// Events and escalation levels older than `max_age_ns` are not notified.
     pub fn plan(
         &mut self,
         router: &Router,
@@ -144,16 +138,21 @@ impl Db {
         max_age_ns: i64,
     ) -> Result<Planned, NotifyError> {
         let path = self.path.clone();
+        let err = |source| NotifyError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        if self.legacy {
+            move_legacy_escalations(&mut self.conn, router).map_err(err)?;
+            self.legacy = false;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| NotifyError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(err)?;
         let planned = super::plan::plan_in(&tx, router, now_ns, max_age_ns)
             .and_then(|p| tx.commit().map(|()| p));
-        planned.map_err(|source| NotifyError::Sqlite { path, source })
+        planned.map_err(err)
     }
 
     /// Marks pending notifications planned more than `max_age_ns` ago as failed; returns
@@ -201,11 +200,10 @@ impl Db {
             .map_err(self.err())
     }
 
-    /// The messages to send now: for each target and channel that has notifications due,
-    /// is not `busy` (a message to it in flight), and whose `limits` allow a message now:
-    /// a message already tried (retried as it was), or else a new one gathering its due
-    /// notifications, oldest first. New messages get their `batch` recorded before they
-    /// are returned.
+    /// The messages to send now: for each target and channel that has notifications due
+    /// and is not `busy` (a message to it in flight), a message already tried and due for
+    /// its retry, or else a new one if its `limits` allow (see [`super::batch`]). New
+    /// messages get their `batch` recorded before they are returned.
     pub fn take_batches(
         &mut self,
         now_ns: i64,
@@ -285,8 +283,8 @@ impl Db {
             .map_err(self.err())
     }
 
-    /// Deletes delivered and failed notifications planned before `before_ns`; returns how
-    /// many.
+    /// Deletes delivered, failed and superseded notifications planned before `before_ns`;
+    /// returns how many.
     pub fn prune(&mut self, before_ns: i64) -> Result<usize, NotifyError> {
         self.conn
             .execute(
@@ -295,148 +293,4 @@ impl Db {
             )
             .map_err(self.err())
     }
-}
-
-/// The message for one target and channel, if one may go now (see [`Db::take_batches`]).
-fn group_batch(
-    tx: &Transaction<'_>,
-    target: &str,
-    channel: Channel,
-    now_ns: i64,
-    limits: &Limits,
-) -> rusqlite::Result<Option<Batch>> {
-    let ch = channel.as_str();
-    let started: Option<i64> = tx.query_row(
-        "SELECT MIN(batch) FROM notify_outbox
-         WHERE status = 'pending' AND target = ?1 AND channel = ?2 AND batch IS NOT NULL",
-        params![target, ch],
-        |r| r.get(0),
-    )?;
-    let select = "SELECT id, kind, level, created_ns, payload, attempts, due_ns FROM notify_outbox";
-    let (batch, rows) = match started {
-        Some(batch) => {
-            let rows = load(
-                tx,
-                &format!("{select} WHERE batch = ?1 AND status = 'pending' ORDER BY id"),
-                params![batch],
-            )?;
-            if rows.iter().any(|r| r.due_ns > now_ns) {
-                return Ok(None); // waiting for its retry
-            }
-            (batch, rows)
-        }
-        None => {
-            let last: Option<i64> = tx.query_row(
-                "SELECT MAX(sent_ns) FROM notify_outbox
-                 WHERE target = ?1 AND channel = ?2 AND status = 'sent'",
-                params![target, ch],
-                |r| r.get(0),
-            )?;
-            let recent: i64 = tx.query_row(
-                "SELECT COUNT(DISTINCT batch) FROM notify_outbox
-                 WHERE target = ?1 AND channel = ?2 AND status = 'sent' AND sent_ns > ?3",
-                params![target, ch, now_ns.saturating_sub(limits.per_ns)],
-                |r| r.get(0),
-            )?;
-            let too_soon = last.is_some_and(|l| l.saturating_add(limits.min_interval_ns) > now_ns);
-            if too_soon || recent >= i64::from(limits.messages) {
-                if !too_soon {
-                    tracing::debug!(
-                        target,
-                        channel = ch,
-                        "rate limit reached: notifications wait"
-                    );
-                }
-                return Ok(None);
-            }
-            let rows = load(
-                tx,
-                &format!(
-                    "{select} WHERE status = 'pending' AND batch IS NULL AND target = ?1
-                     AND channel = ?2 AND due_ns <= ?3 ORDER BY id LIMIT {}",
-                    limits.max_items.max(1)
-                ),
-                params![target, ch, now_ns],
-            )?;
-            let Some(first) = rows.first().map(|r| r.id) else {
-                return Ok(None);
-            };
-            for r in &rows {
-                tx.execute(
-                    "UPDATE notify_outbox SET batch = ?1 WHERE id = ?2",
-                    params![first, r.id],
-                )?;
-            }
-            (first, rows)
-        }
-    };
-    // The message keeps its first id even when that notification has expired since.
-    let attempts = rows
-        .iter()
-        .map(|r| u32::try_from(r.attempts).unwrap_or(0))
-        .max()
-        .unwrap_or(0);
-    let mut items = Vec::with_capacity(rows.len());
-    for r in rows {
-        let data = serde_json::from_str::<AlarmData>(&r.payload);
-        match (Kind::parse(&r.kind), data) {
-            (Some(kind), Ok(alarm)) => items.push(Item {
-                outbox_id: r.id,
-                kind,
-                level: u32::try_from(r.level).unwrap_or(0),
-                created_ns: r.created_ns,
-                alarm,
-            }),
-            _ => {
-                tracing::error!(
-                    outbox_id = r.id,
-                    "unreadable notification in the outbox: given up"
-                );
-                tx.execute(
-                    "UPDATE notify_outbox SET status = 'failed', last_error = 'unreadable row' WHERE id = ?1",
-                    [r.id],
-                )?;
-            }
-        }
-    }
-    if items.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Batch {
-        id: batch,
-        target: target.to_string(),
-        channel,
-        attempts,
-        items,
-    }))
-}
-
-struct Row {
-    id: i64,
-    kind: String,
-    level: i64,
-    created_ns: i64,
-    payload: String,
-    attempts: i64,
-    due_ns: i64,
-}
-
-fn load(
-    tx: &Transaction<'_>,
-    sql: &str,
-    args: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<Row>> {
-    let mut stmt = tx.prepare(sql)?;
-    let rows = stmt.query_map(args, |r| {
-        Ok(Row {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            level: r.get(2)?,
-            created_ns: r.get(3)?,
-            payload: r.get(4)?,
-            attempts: r.get(5)?,
-            due_ns: r.get(6)?,
-        })
-    })?;
-    rows.collect()
 }

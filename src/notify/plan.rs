@@ -1,18 +1,24 @@
 //! Planning: journal events after the cursor become outbox rows and escalations, and the
 //! escalations due become outbox rows, in the caller's transaction (see [`super::outbox`]
-//! for the tables).
+//! for the tables, [`super::escalate`] for the levels).
 //!
-//! - An activation (to `active_unacknowledged`) not older than `max_age`: a `raised` row
-//!   for each target of level 0 of every matching route (rosters read now), and an
-//!   escalation to level 1 at the activation's time plus its `after`.
+//! - An event older than `max_age` is not notified, whatever its kind (counted in
+//!   [`Planned::too_old`]).
+//! - An activation (to `active_unacknowledged`): level 0 of every matching route is told
+//!   (`raised`; rosters read now), and the route's next level is scheduled at the
+//!   activation's time plus its `after`. A level that reaches nobody now (a roster gap)
+//!   is passed at once to the next one, with a warning.
 //! - Any event of an alarm ends its pending escalations (acknowledged, shelved, returned
 //!   to normal, suppressed…); an activation then starts anew.
 //! - An event to `normal`, when a matching route has `notify_on_clear`: a `cleared` row for
-//!   every target and channel that was told of the alarm's last activation.
-//! - A due escalation of an alarm whose last journal event is still an activation:
-//!   `escalated` rows for that level's targets, and the next level scheduled, if any.
+//!   every target and channel told (or about to be told) of the alarm's latest activation
+//!   in the journal; one that is in the end not told gets nothing ([`super::batch`]).
+//! - When the cursor is behind the journal's oldest event (events deleted by the journal's
+//!   retention before they were read), the gap is reported in [`Planned::gap`].
 
+use super::escalate::{Escalation, advance, escalate};
 use super::message::{AlarmData, Kind};
+use super::outbox::rank;
 use super::route::{Channel, Router, Target};
 use crate::alarm::StateName;
 use crate::alarm::store::{EVENT_COLUMNS, event_from_row};
@@ -32,10 +38,14 @@ pub struct Planned {
     pub events: usize,
     /// Outbox rows added.
     pub notifications: usize,
-    /// Activations not notified because they were older than `max_age`.
+    /// Events (activations, returns to normal) and escalation levels not notified
+    /// because they were older than `max_age`.
     pub too_old: usize,
     /// More journal events are waiting (plan again at once).
     pub more: bool,
+    /// Journal events that were deleted before they were read: the first and last `seq`
+    /// missing.
+    pub gap: Option<(i64, i64)>,
 }
 
 /// Plans journal events after the cursor (at most [`EVENTS_PER_PLAN`]; the first time,
@@ -53,7 +63,14 @@ pub(super) fn plan_in(
         })
         .optional()?;
     let cursor = match cursor {
-        Some(c) => c,
+        Some(c) => {
+            let oldest: Option<i64> =
+                tx.query_row("SELECT MIN(seq) FROM alarm_events", [], |r| r.get(0))?;
+            if let Some(o) = oldest.filter(|&o| o > c.saturating_add(1)) {
+                p.gap = Some((c.saturating_add(1), o - 1));
+            }
+            c
+        }
         None => {
             // First start: skip the history, all but its last minute (the engine may have
             // committed a moment before this first read).
@@ -85,7 +102,7 @@ pub(super) fn plan_in(
             Err(err) => tracing::error!(seq, "journal event not notified: unreadable ({err})"),
         }
     }
-    let now = timestamp(now_ns);
+    let oldest_ns = now_ns.saturating_sub(max_age_ns);
     for e in &events {
         // Any change of an alarm ends its pending escalations; an activation starts anew.
         tx.execute(
@@ -93,178 +110,121 @@ pub(super) fn plan_in(
             [&e.alarm_id],
         )?;
         let routes = router.matching(&e.site, e.priority);
+        let clears =
+            e.to_state == StateName::Normal && routes.iter().any(|&r| router.notify_on_clear(r));
+        if !(e.is_activation() && !routes.is_empty() || clears) {
+            continue;
+        }
+        if e.time_ns < oldest_ns {
+            p.too_old += 1;
+            continue;
+        }
         let payload = serde_json::to_string(&AlarmData::from(e)).unwrap_or_default();
         if e.is_activation() {
-            if e.time_ns < now_ns.saturating_sub(max_age_ns) {
-                p.too_old += 1;
-                continue;
-            }
             for &route in &routes {
-                for t in router.targets(route, 0, now) {
-                    let n = Note {
-                        event_seq: e.seq,
-                        level: 0,
-                        kind: Kind::Raised,
-                        alarm_id: &e.alarm_id,
-                        payload: &payload,
-                    };
-                    p.notifications += enqueue(tx, now_ns, &t, &n)?;
-                }
-                if let Some(after) = router.after(route, 1) {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO notify_escalation(activation_seq, route, alarm_id,
-                            activation_ns, next_level, due_ns, payload)
-                         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
-                        params![
-                            e.seq,
-                            route as i64,
-                            e.alarm_id,
-                            e.time_ns,
-                            e.time_ns.saturating_add(nanos(after)),
-                            payload
-                        ],
-                    )?;
-                }
-            }
-        } else if e.to_state == StateName::Normal
-            && routes.iter().any(|&r| router.notify_on_clear(r))
-        {
-            // Tell everyone who was told of the last activation.
-            let told: Vec<(String, String)> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT DISTINCT target, channel FROM notify_outbox
-                     WHERE alarm_id = ?1 AND kind != 'cleared' AND event_seq = (
-                        SELECT MAX(event_seq) FROM notify_outbox
-                        WHERE alarm_id = ?1 AND kind != 'cleared')
-                     ORDER BY target, channel",
-                )?;
-                let rows = stmt.query_map([&e.alarm_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            for (id, channel) in told {
-                let Some(channel) = Channel::parse(&channel) else {
+                let Some(key) = router.key(route) else {
                     continue;
                 };
-                let t = Target { id, channel };
-                let n = Note {
-                    event_seq: e.seq,
-                    level: 0,
-                    kind: Kind::Cleared,
-                    alarm_id: &e.alarm_id,
-                    payload: &payload,
+                let esc = Escalation {
+                    activation_seq: e.seq,
+                    route_key: key.to_string(),
+                    alarm_id: e.alarm_id.clone(),
+                    activation_ns: e.time_ns,
+                    payload: payload.clone(),
+                    priority: rank(e.priority),
                 };
-                p.notifications += enqueue(tx, now_ns, &t, &n)?;
+                let (added, old) = advance(tx, router, route, &esc, 0, true, now_ns, max_age_ns)?;
+                p.notifications += added;
+                p.too_old += old;
             }
+        } else {
+            p.notifications += plan_clear(tx, e, &payload, now_ns)?;
         }
     }
     if let Some(last) = last_seq {
         tx.execute("UPDATE notify_cursor SET seq = ?1 WHERE id = 1", [last])?;
     }
     if !p.more {
-        p.notifications += escalate(tx, router, now_ns)?;
+        let (added, old) = escalate(tx, router, now_ns, max_age_ns)?;
+        p.notifications += added;
+        p.too_old += old;
     }
     Ok(p)
 }
 
-/// Turns the escalations due at `now_ns` into notifications, for alarms still
-/// unacknowledged; schedules each route's next level or ends it. Returns the rows added.
-fn escalate(tx: &Transaction<'_>, router: &Router, now_ns: i64) -> rusqlite::Result<usize> {
-    let now = timestamp(now_ns);
+/// `cleared` rows for the return to normal `e`: to every target and channel told (sent)
+/// or about to be told (pending) of the alarm's latest activation in the journal.
+fn plan_clear(
+    tx: &Transaction<'_>,
+    e: &crate::alarm::AlarmEvent,
+    payload: &str,
+    now_ns: i64,
+) -> rusqlite::Result<usize> {
+    let activation: Option<i64> = tx.query_row(
+        "SELECT MAX(seq) FROM alarm_events WHERE alarm_id = ?1 AND to_state = ?2 AND seq < ?3",
+        params![e.alarm_id, StateName::ActiveUnacknowledged.as_str(), e.seq],
+        |r| r.get(0),
+    )?;
+    let Some(activation) = activation else {
+        return Ok(0);
+    };
+    let told: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT target, channel FROM notify_outbox
+             WHERE alarm_id = ?1 AND activation_seq = ?2 AND kind != 'cleared'
+                AND status IN ('sent', 'pending')
+             ORDER BY target, channel",
+        )?;
+        let rows = stmt.query_map(params![e.alarm_id, activation], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     let mut added = 0;
-    loop {
-        let due: Vec<(i64, i64, String, i64, i64, String)> = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT activation_seq, route, alarm_id, activation_ns, next_level, payload
-                 FROM notify_escalation WHERE due_ns <= ?1 ORDER BY due_ns LIMIT 100",
-            )?;
-            let rows = stmt.query_map([now_ns], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
+    for (id, channel) in told {
+        let Some(channel) = Channel::parse(&channel) else {
+            continue;
         };
-        if due.is_empty() {
-            return Ok(added);
-        }
-        for (seq, route, alarm_id, activation_ns, level, payload) in due {
-            let delete = |tx: &Transaction<'_>| {
-                tx.execute(
-                    "DELETE FROM notify_escalation WHERE activation_seq = ?1 AND route = ?2",
-                    params![seq, route],
-                )
-            };
-            let latest: Option<String> = tx
-                .query_row(
-                    "SELECT to_state FROM alarm_events WHERE alarm_id = ?1 ORDER BY seq DESC LIMIT 1",
-                    [&alarm_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let readable = serde_json::from_str::<AlarmData>(&payload).is_ok();
-            let (Ok(r), Ok(l), true) = (usize::try_from(route), usize::try_from(level), readable)
-            else {
-                delete(tx)?;
-                continue;
-            };
-            if latest.as_deref() != Some(StateName::ActiveUnacknowledged.as_str())
-                || l >= router.levels(r)
-            {
-                delete(tx)?;
-                continue;
-            }
-            for t in router.targets(r, l, now) {
-                let n = Note {
-                    event_seq: seq,
-                    level,
-                    kind: Kind::Escalated,
-                    alarm_id: &alarm_id,
-                    payload: &payload,
-                };
-                added += enqueue(tx, now_ns, &t, &n)?;
-            }
-            match router.after(r, l + 1) {
-                Some(after) => {
-                    tx.execute(
-                        "UPDATE notify_escalation SET next_level = ?3, due_ns = ?4
-                         WHERE activation_seq = ?1 AND route = ?2",
-                        params![
-                            seq,
-                            route,
-                            level + 1,
-                            activation_ns.saturating_add(nanos(after))
-                        ],
-                    )?;
-                }
-                None => {
-                    delete(tx)?;
-                }
-            }
-        }
+        let n = Note {
+            event_seq: e.seq,
+            activation_seq: activation,
+            level: 0,
+            kind: Kind::Cleared,
+            alarm_id: &e.alarm_id,
+            payload,
+            priority: rank(e.priority),
+        };
+        added += enqueue(tx, now_ns, &Target { id, channel }, &n)?;
     }
+    Ok(added)
 }
 
 /// One notification to plan, for [`enqueue`].
-struct Note<'a> {
-    event_seq: i64,
-    level: i64,
-    kind: Kind,
-    alarm_id: &'a str,
-    payload: &'a str,
+pub(super) struct Note<'a> {
+    /// The journal event (for escalations, the activation).
+    pub event_seq: i64,
+    /// The activation it tells of.
+    pub activation_seq: i64,
+    pub level: i64,
+    pub kind: Kind,
+    pub alarm_id: &'a str,
+    pub payload: &'a str,
+    /// [`rank`] of the alarm's priority.
+    pub priority: i64,
 }
 
 /// Adds one outbox row (nothing when the same event, level and kind already has one for
 /// this target and channel); returns the rows added.
-fn enqueue(tx: &Transaction<'_>, now_ns: i64, t: &Target, n: &Note<'_>) -> rusqlite::Result<usize> {
+pub(super) fn enqueue(
+    tx: &Transaction<'_>,
+    now_ns: i64,
+    t: &Target,
+    n: &Note<'_>,
+) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO notify_outbox(created_ns, due_ns, target, channel, alarm_id,
-            event_seq, level, kind, payload)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            event_seq, level, kind, payload, priority, activation_seq)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         now_ns,
@@ -274,14 +234,16 @@ fn enqueue(tx: &Transaction<'_>, now_ns: i64, t: &Target, n: &Note<'_>) -> rusql
         n.event_seq,
         n.level,
         n.kind.as_str(),
-        n.payload
+        n.payload,
+        n.priority,
+        n.activation_seq
     ])
 }
 
-fn nanos(d: std::time::Duration) -> i64 {
+pub(super) fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn timestamp(ns: i64) -> Timestamp {
+pub(super) fn timestamp(ns: i64) -> Timestamp {
     Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(Timestamp::UNIX_EPOCH)
 }

@@ -97,6 +97,48 @@ impl Roster {
     }
 }
 
+/// The wall-clock times of the week that no shift covers, per day: (weekday, from, to),
+/// Monday = 0, minutes after midnight, `to` excluded. A gap running past midnight is one
+/// entry per day.
+pub fn week_gaps(shifts: &[Shift]) -> Vec<(usize, u32, u32)> {
+    const WEEK: usize = 7 * DAY as usize;
+    let mut covered = vec![false; WEEK];
+    for s in shifts {
+        for day in (0..7).filter(|&d| s.days[d]) {
+            let start = day * DAY as usize + s.from as usize;
+            for m in start..start + s.len as usize {
+                covered[m % WEEK] = true;
+            }
+        }
+    }
+    let mut gaps = Vec::new();
+    for (day, minutes) in covered.chunks(DAY as usize).enumerate() {
+        let mut m = 0;
+        while m < minutes.len() {
+            if minutes[m] {
+                m += 1;
+                continue;
+            }
+            let start = m;
+            while m < minutes.len() && !minutes[m] {
+                m += 1;
+            }
+            gaps.push((day, start as u32, m as u32));
+        }
+    }
+    gaps
+}
+
+/// `sat 08:00-18:00, sun 08:00-18:00` for [`week_gaps`].
+pub fn describe_gaps(gaps: &[(usize, u32, u32)]) -> String {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let clock = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    gaps.iter()
+        .map(|&(d, from, to)| format!("{} {}-{}", DAYS[d % 7], clock(from), clock(to)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +240,27 @@ mod tests {
         assert_eq!(r.on_duty(&casa, at("2025-03-10T08:00:00Z")), ["amina"]);
         assert!(r.on_duty(&casa, at("2025-03-10T07:30:00Z")).is_empty());
         assert_eq!(r.on_duty(&casa, at("2025-06-10T07:30:00Z")), ["amina"]);
+    }
+
+    #[test]
+    fn notify_roster_week_gaps_follow_night_shifts_past_midnight() {
+        let r = roster(&[
+            ("amina", "mon-fri", "08:00", "18:00"),
+            ("youssef", "mon-sun", "18:00", "08:00"),
+        ]);
+        let gaps = week_gaps(&r.shifts);
+        assert_eq!(gaps, [(5, 480, 1080), (6, 480, 1080)]);
+        assert_eq!(describe_gaps(&gaps), "sat 08:00-18:00, sun 08:00-18:00");
+        // A Friday-night shift covers Saturday morning; Monday morning is Sunday night's.
+        let r = roster(&[("karim", "mon-fri", "22:00", "06:00")]);
+        let gaps = describe_gaps(&week_gaps(&r.shifts));
+        assert!(
+            gaps.starts_with("mon 00:00-22:00, tue 06:00-22:00,")
+                && gaps.ends_with("sat 06:00-24:00, sun 00:00-24:00"),
+            "{gaps}"
+        );
+        let all = roster(&[("sara", "mon-sun", "07:00", "07:00")]);
+        assert!(week_gaps(&all.shifts).is_empty());
     }
 
     #[test]

@@ -51,9 +51,22 @@ pub struct Target {
     pub channel: Channel,
 }
 
+/// Whom one level reaches at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// Each target once, sorted.
+    pub targets: Vec<Target>,
+    /// The level reaches no one: it names people (roster, recipients) and none of them can
+    /// be reached now (nobody on duty, no address for its `via`), or it has no target at
+    /// all. Its webhooks, if any, are still in `targets`.
+    pub nobody: bool,
+}
+
 /// One route, resolved against the network.
 #[derive(Debug, Clone)]
 struct Route {
+    /// [`route_key`] of its configuration.
+    key: String,
     /// None: any site; else the listed sites and those feeding the listed zones.
     sites: Option<HashSet<String>>,
     /// Empty: any priority.
@@ -114,6 +127,17 @@ impl Router {
             .collect()
     }
 
+    /// The stable key of route `route` ([`route_key`]).
+    pub fn key(&self, route: usize) -> Option<&str> {
+        self.routes.get(route).map(|r| r.key.as_str())
+    }
+
+    /// The route whose key is `key`, if one still has it (the first, when identical
+    /// routes share it).
+    pub fn by_key(&self, key: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.key == key)
+    }
+
     /// Whether route `route` also tells of the return to normal.
     pub fn notify_on_clear(&self, route: usize) -> bool {
         self.routes.get(route).is_some_and(|r| r.notify_on_clear)
@@ -130,13 +154,22 @@ impl Router {
         self.routes.get(route)?.levels.get(level).map(|l| l.after)
     }
 
+    /// [`Router::reach`]'s targets.
+    pub fn targets(&self, route: usize, level: usize, at: Timestamp) -> Vec<Target> {
+        self.reach(route, level, at).targets
+    }
+
     /// Who `level` of `route` reaches at `at`: the roster's people on duty then and the
     /// named recipients, on each channel of `via` they have an address for, and the
-    /// webhooks. Each target once, sorted. Unknown ids (which `vigie check` reports) and
-    /// people without the address a channel needs are left out with a warning.
-    pub fn targets(&self, route: usize, level: usize, at: Timestamp) -> Vec<Target> {
+    /// webhooks. Unknown ids (which `vigie check` reports) and people without the address
+    /// a channel needs are left out with a warning. An unknown route or level reaches
+    /// nobody.
+    pub fn reach(&self, route: usize, level: usize, at: Timestamp) -> Reach {
         let Some(l) = self.routes.get(route).and_then(|r| r.levels.get(level)) else {
-            return Vec::new();
+            return Reach {
+                targets: Vec::new(),
+                nobody: true,
+            };
         };
         let mut people: Vec<String> = Vec::new();
         if let Some(id) = &l.roster {
@@ -144,11 +177,7 @@ impl Router {
                 Some(r) => {
                     let on_duty = r.on_duty(&self.tz, at);
                     if on_duty.is_empty() {
-                        tracing::warn!(
-                            roster = %id,
-                            route, level,
-                            "nobody on duty in roster {id:?} now: this level reaches only its other targets"
-                        );
+                        tracing::warn!(roster = %id, route, level, "nobody on duty in roster {id:?} now");
                     }
                     people.extend(on_duty);
                 }
@@ -187,10 +216,64 @@ impl Router {
                 tracing::warn!(webhook = %w, "unknown webhook in a route");
             }
         }
+        let names_people = l.roster.is_some() || !l.recipients.is_empty();
+        let reached_people = out.iter().any(|t| t.channel != Channel::Webhook);
         out.sort();
         out.dedup();
-        out
+        Reach {
+            nobody: out.is_empty() || (names_people && !reached_people),
+            targets: out,
+        }
     }
+}
+
+/// The stable key of a route: the FNV-1a 64-bit hash, in hex, of [`canonical`] text of
+/// its configuration. Pending escalations are stored under it, so that reordering the
+/// routes or editing another one leaves them with their route; editing this route changes
+/// it (its pending escalations are then dropped). Unlike std's `DefaultHasher`, FNV-1a is
+/// the same in every Rust version.
+pub fn route_key(r: &RouteConfig) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in canonical(r).bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// A route's configuration as one text, the same for the same meaning: lists of ids
+/// sorted (their order means nothing), levels in order, durations in ns, strings as JSON.
+pub fn canonical(r: &RouteConfig) -> String {
+    fn ids(v: &[String]) -> String {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        serde_json::to_string(&v).unwrap_or_default()
+    }
+    let priorities: Vec<String> = r.priorities.iter().map(|p| p.as_str().into()).collect();
+    let levels: Vec<String> = r
+        .levels
+        .iter()
+        .map(|l| {
+            let via: Vec<String> = l.via.iter().map(|v| v.as_str().into()).collect();
+            format!(
+                "{{after_ns={};roster={};recipients={};webhooks={};via={}}}",
+                l.after.map_or(0, |d| d.as_nanos()),
+                serde_json::to_string(&l.roster).unwrap_or_default(),
+                ids(&l.recipients),
+                ids(&l.webhooks),
+                ids(&via),
+            )
+        })
+        .collect();
+    format!(
+        "sites={};zones={};priorities={};notify_on_clear={};levels=[{}]",
+        ids(&r.sites),
+        ids(&r.zones),
+        ids(&priorities),
+        r.notify_on_clear,
+        levels.join(",")
+    )
 }
 
 fn route(r: &RouteConfig, config: &Config) -> Route {
@@ -204,6 +287,7 @@ fn route(r: &RouteConfig, config: &Config) -> Route {
         Some(s)
     };
     Route {
+        key: route_key(r),
         sites,
         priorities: r.priorities.clone(),
         notify_on_clear: r.notify_on_clear,
@@ -288,9 +372,12 @@ levels = [{ webhooks = ["control-room"] }]
     fn router() -> Router {
         let config: Config = toml::from_str(CONFIG).unwrap();
         let notify = config.notify.clone().unwrap();
-        // Not quite valid: youssef, on the roster, has no e-mail address (vigie check says
-        // so); the router leaves that channel out.
-        assert_eq!(crate::config::notify::validate(&notify, &config).len(), 1);
+        // Not quite valid (vigie check says so): youssef, on the roster, has no e-mail
+        // address, which the router leaves out; nobody is on duty on weekend days.
+        let problems = crate::config::notify::validate(&notify, &config);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|(k, m)| k == "notify.rosters[0].shifts"
+            && m.starts_with("nobody on duty sat 08:00-18:00, sun 08:00-18:00")));
         Router::new(&notify, &config, TimeZone::UTC)
     }
 

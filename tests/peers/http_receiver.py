@@ -3,9 +3,15 @@
 
 Usage:
     python3 tests/peers/http_receiver.py --port P --log FILE.jsonl [--fail-first N]
+        [--fail-status CODE] [--reject PREFIX=CODE ...]
 
-Answers every request (any method, any path) with 200 "ok", except the first N
-requests, answered 503 "try later" (a receiver that is overloaded at first).
+Answers every request (any method, any path) with 200 "ok", except:
+  - the first N requests (of those not rejected), answered CODE (default 503)
+    "try later" (a receiver that is overloaded at first; 429 for one that
+    rate-limits);
+  - requests whose path starts with PREFIX, always answered CODE with a reply of
+    "rejected: " and 300 "x" (a receiver that refuses the request, with a long
+    explanation).
 Each request is appended to FILE.jsonl as one JSON object, flushed at once:
 
     {"time": 1717430000.123, "method": "POST", "path": "/hook?x=1",
@@ -31,7 +37,13 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--log", required=True)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--fail-status", type=int, default=503)
+    parser.add_argument("--reject", action="append", default=[])
     args = parser.parse_args()
+    rejects = []
+    for r in args.reject:
+        prefix, _, code = r.rpartition("=")
+        rejects.append((prefix, int(code)))
 
     lock = threading.Lock()
     state = {"seen": 0}
@@ -44,8 +56,12 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
             with lock:
-                state["seen"] += 1
-                status = 503 if state["seen"] <= args.fail_first else 200
+                rejected = [c for p, c in rejects if self.path.startswith(p)]
+                if rejected:
+                    status = rejected[0]
+                else:
+                    state["seen"] += 1
+                    status = args.fail_status if state["seen"] <= args.fail_first else 200
                 record = {
                     "time": time.time(),
                     "method": self.command,
@@ -56,7 +72,12 @@ def main():
                 }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            reply = b"ok" if status == 200 else b"try later"
+            if status == 200:
+                reply = b"ok"
+            elif rejected:
+                reply = b"rejected: " + b"x" * 300
+            else:
+                reply = b"try later"
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(reply)))

@@ -182,8 +182,9 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The HTTP receiver: answers 200 to everything (503 to the first `fail_first`
-/// requests) and records each request: `time` (s), `method`, `path` (with the query),
+/// The HTTP receiver: answers 200 to everything (503, or the status given to
+/// [`HttpReceiver::start_with`], to the first `fail_first` requests; a fixed 4xx to paths
+/// it rejects) and records each request: `time` (s), `method`, `path` (with the query),
 /// `headers` (lower-case names), `body`, `status`.
 pub struct HttpReceiver {
     pub port: u16,
@@ -199,19 +200,37 @@ impl HttpReceiver {
 
     /// Starts on `port` (0: the system chooses).
     pub fn start_on(port: u16, fail_first: u32) -> HttpReceiver {
+        HttpReceiver::start_with(port, fail_first, 503, &[])
+    }
+
+    /// Starts on `port` (0: the system chooses), answering `fail_status` to the first
+    /// `fail_first` requests, and to each path starting with one of `rejects`' prefixes
+    /// always its status, with a reply of `rejected: ` and 300 `x`.
+    pub fn start_with(
+        port: u16,
+        fail_first: u32,
+        fail_status: u16,
+        rejects: &[(&str, u16)],
+    ) -> HttpReceiver {
         let dir = tempfile::Builder::new()
             .prefix("vigie-http-receiver-")
             .tempdir()
             .expect("create temp dir");
         let python = python_with("http.server", None);
-        let args = vec![
+        let mut args = vec![
             "--port".to_string(),
             port.to_string(),
             "--log".to_string(),
             dir.path().join("requests.jsonl").display().to_string(),
             "--fail-first".to_string(),
             fail_first.to_string(),
+            "--fail-status".to_string(),
+            fail_status.to_string(),
         ];
+        for (prefix, code) in rejects {
+            args.push("--reject".to_string());
+            args.push(format!("{prefix}={code}"));
+        }
         let (peer, port) = Peer::spawn(
             "http_receiver",
             &python,

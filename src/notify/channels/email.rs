@@ -1,9 +1,10 @@
 //! E-mail through an SMTP relay (lettre): a plain-text message per batch, its
-//! `Message-ID` `<vigie-notify-{batch}@{sender's domain}>` (the same on each retry) and an
+//! `Message-ID` `<vigie-notify-{instance}-{batch}@{sender's domain}>` (the same on each
+//! retry) and an
 //! `X-Vigie-Notifications` header listing the outbox ids it carries.
 
+use super::SendError;
 use super::webhook::error_chain;
-use super::{SendError, message_id};
 use crate::config::notify::{SmtpConfig, SmtpTls};
 use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -53,11 +54,12 @@ impl Smtp {
         })
     }
 
-    /// Sends one message to `to`; `ids` are the outbox ids it carries.
+    /// Sends one message to `to`; `message_id` is its id (without `<@domain>`), `ids` the
+    /// outbox ids it carries.
     pub async fn send(
         &self,
         to: &str,
-        batch: i64,
+        message_id: &str,
         ids: &[i64],
         subject: &str,
         body: &str,
@@ -70,7 +72,7 @@ impl Smtp {
             .from(self.from.clone())
             .to(to)
             .subject(subject)
-            .message_id(Some(format!("<{}@{domain}>", message_id(batch))))
+            .message_id(Some(format!("<{message_id}@{domain}>")))
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_string())
             .map_err(|e| SendError::permanent(format!("cannot build the e-mail: {e}")))?;

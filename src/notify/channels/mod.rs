@@ -1,10 +1,16 @@
 //! Sending one message on its channel: e-mail (SMTP), SMS (an HTTP gateway), webhook.
 //!
-//! Every message carries an id, `vigie-notify-{batch}` (the smallest outbox id in it; the
-//! same on each retry), and each notification in it its outbox id: a receiver can drop a
-//! message or notification it has already seen, which can happen once when vigie stops
-//! between a successful send and recording it. Webhooks and the SMS gateway get the id in
-//! an `Idempotency-Key` header, e-mail in its `Message-ID`.
+//! Every message carries an id, `vigie-notify-{instance}-{batch}` (the database's random
+//! instance id, so that two vigie installations never make the same id, and the smallest
+//! outbox id in it; the same on each retry), and each notification in it its outbox id: a
+//! receiver can drop a message or notification it has already seen, which can happen once
+//! when vigie stops between a successful send and recording it. Webhooks and the SMS
+//! gateway get the id in an `Idempotency-Key` header, e-mail in its `Message-ID`.
+//!
+//! An HTTP answer other than 2xx is retried when it is a 5xx, 408 or 429; any other 4xx
+//! is final (the gateway or webhook refuses this request and would refuse it again): the
+//! message is given up at once, counted and logged with the status and the reply's first
+//! 200 characters.
 
 pub mod email;
 pub mod sms;
@@ -22,12 +28,13 @@ use std::collections::HashMap;
 pub struct SendError {
     pub message: String,
     /// No retry can succeed (the target is no longer configured, an address does not
-    /// parse): the notifications are given up at once.
+    /// parse, the receiver answered a 4xx other than 408 and 429): the notifications are
+    /// given up at once.
     pub permanent: bool,
 }
 
 impl SendError {
-    /// A failure worth retrying (connection refused, timeout, a 5xx, a 4xx).
+    /// A failure worth retrying (connection refused, timeout, a 5xx, 408, 429).
     pub fn retry(message: impl Into<String>) -> SendError {
         SendError {
             message: message.into(),
@@ -44,9 +51,9 @@ impl SendError {
     }
 }
 
-/// The message id of a batch, also its `Idempotency-Key`.
-pub fn message_id(batch: i64) -> String {
-    format!("vigie-notify-{batch}")
+/// The message id of a batch, also its `Idempotency-Key`: `vigie-notify-{instance}-{batch}`.
+pub fn message_id(instance: &str, batch: i64) -> String {
+    format!("vigie-notify-{instance}-{batch}")
 }
 
 /// Every channel, ready to send.
@@ -57,12 +64,14 @@ pub struct Channels {
     webhooks: HashMap<String, WebhookConfig>,
     recipients: HashMap<String, RecipientConfig>,
     render: Render,
+    instance: String,
 }
 
 impl Channels {
     /// Builds the HTTP client and the SMTP transport; a failure is kept and returned by
-    /// each send on that channel (and so logged and retried).
-    pub fn new(cfg: &NotifyConfig, render: Render) -> Channels {
+    /// each send on that channel (and so logged and retried). `instance` is the
+    /// database's instance id, part of every message id.
+    pub fn new(cfg: &NotifyConfig, render: Render, instance: &str) -> Channels {
         let http = reqwest::Client::builder()
             .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -92,6 +101,7 @@ impl Channels {
                 .map(|r| (r.id.clone(), r.clone()))
                 .collect(),
             render,
+            instance: instance.to_string(),
         }
     }
 
@@ -106,7 +116,7 @@ impl Channels {
 
     /// Sends `batch` as one message to its target.
     pub async fn send(&self, batch: &Batch) -> Result<(), SendError> {
-        let id = message_id(batch.id);
+        let id = message_id(&self.instance, batch.id);
         match batch.channel {
             Channel::Webhook => {
                 let hook = self.webhooks.get(&batch.target).ok_or_else(|| {
@@ -142,7 +152,7 @@ impl Channels {
                 let subject = self.render.subject(&batch.items);
                 let body = self.render.text(&batch.items);
                 let ids: Vec<i64> = batch.items.iter().map(|i| i.outbox_id).collect();
-                smtp.send(to, batch.id, &ids, &subject, &body).await
+                smtp.send(to, &id, &ids, &subject, &body).await
             }
         }
     }
@@ -163,10 +173,22 @@ impl Channels {
     }
 }
 
-/// A short description of an HTTP answer that is not 2xx: status and the body's start.
-pub(crate) async fn http_failure(resp: reqwest::Response) -> SendError {
+/// Whether an HTTP status other than 2xx is worth retrying: 5xx, 408 (request timeout),
+/// 429 (too many requests), and anything that is not a 4xx.
+pub fn retryable(status: reqwest::StatusCode) -> bool {
+    !status.is_client_error() || matches!(status.as_u16(), 408 | 429)
+}
+
+/// An HTTP answer that is not 2xx, as an error: `{what}: HTTP {status}: {the reply's first
+/// 200 characters}`, final unless [`retryable`].
+pub(crate) async fn http_failure(what: &str, resp: reqwest::Response) -> SendError {
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
-    let body: String = body.chars().take(200).collect();
-    SendError::retry(format!("HTTP {status}: {}", body.trim()))
+    let body: String = body.trim().chars().take(200).collect();
+    let message = format!("{what}: HTTP {status}: {body}");
+    if retryable(status) {
+        SendError::retry(message)
+    } else {
+        SendError::permanent(message)
+    }
 }

@@ -113,7 +113,7 @@ pub fn percent(s: &str) -> String {
     out
 }
 
-/// Sends the request; any 2xx is a success.
+/// Sends the request; any 2xx is a success, a 4xx but 408 and 429 a final failure.
 pub async fn send(
     client: &reqwest::Client,
     req: &SmsRequest,
@@ -140,7 +140,6 @@ pub async fn send(
     if resp.status().is_success() {
         Ok(())
     } else {
-        let e = http_failure(resp).await;
-        Err(SendError::retry(format!("SMS gateway: {}", e.message)))
+        Err(http_failure("SMS gateway", resp).await)
     }
 }

@@ -6,7 +6,7 @@ use crate::config::notify::{WebhookConfig, WebhookFormat};
 use crate::notify::message::{Item, Render};
 use serde_json::Value;
 
-/// The body for `format`: generic JSON, Slack `{"text"}` or a Teams `MessageCard`.
+/// The body for `format`: generic JSON, Slack `{"text"}` or a Teams Adaptive Card.
 pub fn payload(format: WebhookFormat, render: &Render, message_id: &str, items: &[Item]) -> Value {
     match format {
         WebhookFormat::Generic => render.generic(message_id, items),
@@ -15,7 +15,8 @@ pub fn payload(format: WebhookFormat, render: &Render, message_id: &str, items: 
     }
 }
 
-/// POSTs `body` to the webhook; any 2xx is a success, anything else an error to retry.
+/// POSTs `body` to the webhook; any 2xx is a success, a 4xx but 408 and 429 a final
+/// failure, anything else an error to retry.
 pub async fn send(
     client: &reqwest::Client,
     hook: &WebhookConfig,
@@ -38,11 +39,7 @@ pub async fn send(
     if resp.status().is_success() {
         Ok(())
     } else {
-        let e = http_failure(resp).await;
-        Err(SendError::retry(format!(
-            "webhook {:?}: {}",
-            hook.id, e.message
-        )))
+        Err(http_failure(&format!("webhook {:?}", hook.id), resp).await)
     }
 }
 

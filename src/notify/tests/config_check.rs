@@ -158,3 +158,77 @@ levels = [
     ));
     assert!(bad.is_err());
 }
+
+#[test]
+fn notify_config_checks_roster_coverage_retention_and_rate_limit_exempt() {
+    // The first level's roster leaves the weekend days uncovered; a roster only read at
+    // a later level, or beside named recipients, may have gaps.
+    let text = r#"
+[notify]
+public_url = "http://vigie:8080"
+max_age = "30d"
+[notify.smtp]
+host = "127.0.0.1"
+from = "vigie@example.net"
+[[notify.recipients]]
+id = "amina"
+email = "amina@example.net"
+[[notify.rosters]]
+id = "weekdays"
+shifts = [
+  { recipients = ["amina"], days = "mon-fri", from = "08:00", to = "18:00" },
+  { recipients = ["amina"], days = "mon-sun", from = "18:00", to = "08:00" },
+]
+[[notify.rosters]]
+id = "later"
+shifts = [{ recipients = ["amina"], days = "mon", from = "08:00", to = "09:00" }]
+[[notify.routes]]
+levels = [
+  { roster = "weekdays", via = ["email"] },
+  { after = "1h", roster = "later", via = ["email"] },
+]
+[[notify.routes]]
+levels = [{ roster = "later", recipients = ["amina"], via = ["email"] }]
+[alarms]
+journal_retention = "7d"
+"#;
+    let p = problems(text);
+    assert!(
+        has(
+            &p,
+            "notify.rosters[0].shifts",
+            "nobody on duty sat 08:00-18:00, sun 08:00-18:00"
+        ),
+        "{p:#?}"
+    );
+    assert!(
+        !p.iter().any(|(k, _)| k.starts_with("notify.rosters[1]")),
+        "{p:#?}"
+    );
+    assert!(
+        has(
+            &p,
+            "alarms.journal_retention",
+            "shorter than [notify] max_age 30days"
+        ),
+        "{p:#?}"
+    );
+    assert_eq!(p.len(), 2, "{p:#?}");
+
+    let parse = |v: &str| {
+        toml::from_str::<Config>(&format!(
+            "{NETWORK}[notify]\npublic_url = \"http://x\"\nrate_limit_exempt = \"{v}\"\n"
+        ))
+        .map(|c| c.notify.unwrap().rate_limit_exempt)
+    };
+    use crate::alarm::Priority;
+    assert_eq!(parse("high").unwrap(), Some(Priority::High));
+    assert_eq!(parse("none").unwrap(), None);
+    assert!(parse("urgent").is_err());
+    let default =
+        toml::from_str::<Config>(&format!("{NETWORK}[notify]\npublic_url = \"http://x\"\n"));
+    assert_eq!(
+        default.unwrap().notify.unwrap().rate_limit_exempt,
+        Some(Priority::Critical)
+    );
+}

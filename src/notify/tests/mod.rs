@@ -1,8 +1,14 @@
 //! Unit tests of the notifier: configuration checks ([`config_check`]), message shapes and SMS
-//! templates ([`render`]), and planning and batching on a real SQLite file ([`planning`]);
-//! no network.
+//! templates ([`render`]), and on a real SQLite file ([`fixture`]) planning and batching
+//! ([`planning`]), rate limits, priorities and superseded notifications ([`limits`]),
+//! escalation ([`escalation`]), clears, journal gaps, instance ids and older databases
+//! ([`journal`]); no network.
 
 mod config_check;
+mod escalation;
+mod fixture;
+mod journal;
+mod limits;
 mod planning;
 mod render;
 
@@ -64,6 +70,7 @@ id = "north-on-call"
 shifts = [
   { recipients = ["amina"], days = "mon-fri", from = "08:00", to = "18:00" },
   { recipients = ["youssef"], days = "mon-sun", from = "18:00", to = "08:00" },
+  { recipients = ["youssef"], days = "sat,sun", from = "08:00", to = "18:00" },
 ]
 [[notify.routes]]
 sites = ["PS-01"]

@@ -1,75 +1,10 @@
 //! Planning, escalation, batching, limits and expiry on a real SQLite file.
 
-use super::{config, event};
-use crate::alarm::store::Store;
-use crate::alarm::{AlarmEvent, Priority, StateName};
-use crate::config::notify::validate;
-use crate::notify::outbox::{Db, Limits};
-use crate::notify::route::{Channel, Router};
-use jiff::tz::TimeZone;
+use super::event;
+use super::fixture::{S, fixture, limits, row};
+use crate::alarm::{Priority, StateName};
+use crate::notify::route::Channel;
 use std::collections::HashSet;
-
-const S: i64 = 1_000_000_000;
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Store,
-    db: Db,
-    router: Router,
-}
-
-fn fixture(routes: &str) -> Fixture {
-    let text = format!(
-        r#"
-[notify]
-public_url = "http://vigie:8080"
-[notify.smtp]
-host = "127.0.0.1"
-from = "vigie@example.net"
-[[notify.webhooks]]
-id = "hook"
-url = "http://127.0.0.1:9/"
-[[notify.recipients]]
-id = "amina"
-email = "amina@example.net"
-[[notify.recipients]]
-id = "chef"
-email = "chef@example.net"
-{routes}"#
-    );
-    let c = config(&text);
-    let n = c.notify.clone().unwrap();
-    assert_eq!(validate(&n, &c), Vec::<(String, String)>::new());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let db = Db::open(dir.path()).unwrap();
-    Fixture {
-        router: Router::new(&n, &c, TimeZone::UTC),
-        _dir: dir,
-        store,
-        db,
-    }
-}
-
-impl Fixture {
-    fn commit(&mut self, mut events: Vec<AlarmEvent>) {
-        self.store.commit(&mut events, &[]).unwrap();
-    }
-    fn plan(&mut self, now: i64) -> crate::notify::plan::Planned {
-        self.db.plan(&self.router, now, 24 * 3600 * S).unwrap()
-    }
-    /// (target, channel, kind, level) of every outbox row, in id order.
-    fn rows(&self, dir: &std::path::Path) -> Vec<(String, String, String, i64)> {
-        let conn = rusqlite::Connection::open(dir.join("alarms.sqlite")).unwrap();
-        let mut st = conn
-            .prepare("SELECT target, channel, kind, level FROM notify_outbox ORDER BY id")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-}
 
 const ROUTE: &str = r#"
 [[notify.routes]]
@@ -82,14 +17,9 @@ levels = [
 ]
 "#;
 
-fn row(t: &str, c: &str, k: &str, l: i64) -> (String, String, String, i64) {
-    (t.into(), c.into(), k.into(), l)
-}
-
 #[test]
 fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() {
     let mut f = fixture(ROUTE);
-    let dir = f._dir.path().to_path_buf();
     let t0 = 1_000 * S;
     let a = "PS-01:pump1:discharge_pressure_bar:low_low";
     // History before the first start is not notified (but for its last minute).
@@ -101,7 +31,7 @@ fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() 
         t0 - 61 * S,
     )]);
     assert_eq!(f.plan(t0).events, 0);
-    assert!(f.rows(&dir).is_empty());
+    assert!(f.rows().is_empty());
 
     f.commit(vec![event(
         0,
@@ -121,7 +51,7 @@ fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() 
     let p = f.plan(t0);
     assert_eq!((p.events, p.notifications), (2, 2));
     assert_eq!(
-        f.rows(&dir),
+        f.rows(),
         [
             row("amina", "email", "raised", 0),
             row("hook", "webhook", "raised", 0)
@@ -131,9 +61,9 @@ fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() 
     assert_eq!(f.plan(t0 + S).notifications, 0);
     // At 2 s the chef is told, at 4 s the webhook again (level 2).
     assert_eq!(f.plan(t0 + 2 * S).notifications, 1);
-    assert_eq!(f.rows(&dir)[2], row("chef", "email", "escalated", 1));
+    assert_eq!(f.rows()[2], row("chef", "email", "escalated", 1));
     assert_eq!(f.plan(t0 + 4 * S).notifications, 1);
-    assert_eq!(f.rows(&dir)[3], row("hook", "webhook", "escalated", 2));
+    assert_eq!(f.rows()[3], row("hook", "webhook", "escalated", 2));
     assert_eq!(f.plan(t0 + 60 * S).notifications, 0);
 
     // A second activation, acknowledged within 2 s: no escalation.
@@ -163,7 +93,7 @@ fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() 
         t0 + 120 * S,
     )]);
     assert_eq!(f.plan(t0 + 120 * S).notifications, 2);
-    let rows = f.rows(&dir);
+    let rows = f.rows();
     assert_eq!(
         rows[rows.len() - 2..],
         [
@@ -176,7 +106,6 @@ fn notify_planning_starts_at_the_journal_end_and_escalates_until_acknowledged() 
 #[test]
 fn notify_old_activations_are_not_notified() {
     let mut f = fixture(ROUTE);
-    let dir = f._dir.path().to_path_buf();
     f.plan(0);
     let now = 100_000 * S;
     f.commit(vec![event(
@@ -188,16 +117,7 @@ fn notify_old_activations_are_not_notified() {
     )]);
     let p = f.plan(now);
     assert_eq!((p.too_old, p.notifications), (1, 0));
-    assert!(f.rows(&dir).is_empty());
-}
-
-fn limits(min_interval_s: i64, messages: u32) -> Limits {
-    Limits {
-        min_interval_ns: min_interval_s * S,
-        messages,
-        per_ns: 3600 * S,
-        max_items: 3,
-    }
+    assert!(f.rows().is_empty());
 }
 
 #[test]

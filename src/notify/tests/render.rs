@@ -4,7 +4,7 @@ use super::{NOTIFY, config, item};
 use crate::alarm::Priority;
 use crate::config::notify::{SmsConfig, SmsEncoding};
 use crate::notify::channels::sms;
-use crate::notify::message::{Kind, Render};
+use crate::notify::message::{Kind, Render, SMS_MAX_CHARS};
 use jiff::tz::TimeZone;
 use serde_json::json;
 
@@ -70,7 +70,60 @@ fn notify_messages_carry_fields_time_zone_and_ack_link() {
         item(9, Kind::Cleared, "SS-12:feeder2:trip", Priority::Low),
     ];
     assert!(r.subject(&two).starts_with("[vigie] 2 alarms: CRITICAL"));
-    assert!(r.sms(&two).contains("\n2) CLEARED LOW alarm at SS-12"));
+    // Two in full would pass 480 characters: the first in full, the other by its id.
+    let sms2 = r.sms(&two);
+    assert!(
+        sms2.starts_with(&sms) && sms2.ends_with("\n+1 more: SS-12:feeder2:trip"),
+        "{sms2}"
+    );
+}
+
+#[test]
+fn notify_sms_is_capped_first_in_full_then_the_others_by_id() {
+    let r = render();
+    let alarm = |i: usize| format!("PS-01:pump{i}:discharge_pressure_bar:low_low");
+    let items: Vec<_> = (0..10)
+        .map(|i| item(i as i64 + 1, Kind::Raised, &alarm(i), Priority::High))
+        .collect();
+    let sms = r.sms(&items);
+    assert!(
+        sms.chars().count() <= SMS_MAX_CHARS,
+        "{} chars",
+        sms.chars().count()
+    );
+    let first = r.sms(&items[..1]);
+    assert!(
+        sms.starts_with(&format!("{first}\n+9 more: {}, {}", alarm(1), alarm(2))),
+        "{sms}"
+    );
+    assert!(sms.ends_with('…'), "the list is cut to fit: {sms}");
+    // Short notifications that fit together are all sent in full.
+    let mut short = items[..2].to_vec();
+    for (i, it) in short.iter_mut().enumerate() {
+        it.alarm.alarm_id = format!("S:{i}");
+        it.alarm.site = "S".into();
+        it.alarm.message = "low".into();
+    }
+    let both = r.sms(&short);
+    assert!(
+        both.starts_with("vigie: 2 alarms.\n1) HIGH alarm at S: low. S:0 "),
+        "{both}"
+    );
+    assert!(both.contains("\n2) HIGH alarm at S: low. S:1 "), "{both}");
+    // A single notification with a very long message: its headline is cut, the ack link
+    // is kept.
+    let mut long = items[0].clone();
+    long.alarm.message = "x".repeat(2_000);
+    let one = r.sms(&[long]);
+    assert!(one.chars().count() <= SMS_MAX_CHARS, "{one}");
+    assert!(one.contains("x…. PS-01:pump0:"), "{one}");
+    assert!(
+        one.ends_with(&format!(
+            "Ack: POST {} {{\"operator\",\"comment\"}}",
+            r.ack_url(&alarm(0))
+        )),
+        "{one}"
+    );
 }
 
 #[test]
@@ -93,22 +146,39 @@ fn notify_webhook_payload_shapes() {
     assert!(text.contains("`SS-12:feeder2:a&lt;b&gt;&amp;c`"), "{text}");
     assert!(text.contains("`POST http://vigie.example.net:8080/api/v1/alarms/PS-01:pump1:discharge_pressure_bar:low_low/ack`"), "{text}");
 
+    // Teams: a Workflows message with one Adaptive Card.
     let teams = r.teams(&items);
-    assert_eq!(teams["@type"], "MessageCard");
-    assert_eq!(teams["@context"], "https://schema.org/extensions");
-    assert_eq!(teams["themeColor"], "D13438", "critical is red");
-    assert_eq!(teams["title"], "2 alarms");
-    assert!(teams["summary"].is_string());
-    assert_eq!(teams["sections"].as_array().unwrap().len(), 2);
+    assert_eq!(teams["type"], "message");
+    let attachment = &teams["attachments"][0];
     assert_eq!(
-        teams["sections"][0]["facts"][0],
-        json!({"name": "Alarm", "value": "PS-01:pump1:discharge_pressure_bar:low_low"})
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
     );
-    assert!(
-        teams["sections"][1]["text"]
-            .as_str()
-            .unwrap()
-            .contains("/api/v1/alarms/SS-12:feeder2:a%3Cb%3E%26c/ack")
+    let card = &attachment["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    let body = card["body"].as_array().unwrap();
+    assert_eq!(body[0]["text"], "2 alarms");
+    assert_eq!(body[0]["color"], "attention", "critical is red");
+    // Per notification: its headline, its facts, the ack as text.
+    assert_eq!(body.len(), 1 + 2 * 3);
+    assert_eq!(body[2]["type"], "FactSet");
+    assert_eq!(
+        body[2]["facts"][0],
+        json!({"title": "Alarm", "value": "PS-01:pump1:discharge_pressure_bar:low_low"})
+    );
+    assert!(body[6]["text"].as_str().unwrap().contains(
+        "POST http://vigie.example.net:8080/api/v1/alarms/SS-12:feeder2:a%3Cb%3E%26c/ack"
+    ));
+    let actions = card["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2);
+    assert_eq!(
+        actions[1],
+        json!({
+            "type": "Action.OpenUrl",
+            "title": "Open SS-12:feeder2:a<b>&c",
+            "url": "http://vigie.example.net:8080/api/v1/alarms/SS-12:feeder2:a%3Cb%3E%26c",
+        })
     );
 
     let g = r.generic("vigie-notify-3", &items);
@@ -144,7 +214,14 @@ fn notify_webhook_payload_shapes() {
         assert_eq!(n[k], v, "field {k} in {n}");
     }
     let cleared = r.teams(&[item(5, Kind::Cleared, "SS-12:x", Priority::Critical)]);
-    assert_eq!(cleared["themeColor"], "107C10", "cleared is green");
+    let title = &cleared["attachments"][0]["content"]["body"][0];
+    assert_eq!(title["color"], "good", "cleared is green");
+    assert!(
+        title["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("CLEARED CRITICAL")
+    );
 }
 
 #[test]
@@ -210,4 +287,22 @@ fn notify_sms_templates_escape_by_encoding() {
     let r = sms::build(&get, "+1", "x");
     assert_eq!(r.body, None);
     assert!(!r.headers.iter().any(|(k, _)| k == "Content-Type"));
+}
+
+#[test]
+fn notify_http_4xx_answers_but_408_and_429_are_final() {
+    use crate::notify::channels::retryable;
+    for (code, retry) in [
+        (400, false),
+        (401, false),
+        (404, false),
+        (413, false),
+        (408, true),
+        (429, true),
+        (500, true),
+        (503, true),
+    ] {
+        let status = reqwest::StatusCode::from_u16(code).unwrap();
+        assert_eq!(retryable(status), retry, "HTTP {code}");
+    }
 }
