@@ -8,6 +8,7 @@ use crate::api::{self, ApiState};
 use crate::buffer::{self, drain};
 use crate::config::Network;
 use crate::config::catalog::Catalog;
+use crate::correlate::store::AlertStore;
 use crate::metrics::Metrics;
 use crate::notify::{self, NotifyMetrics};
 use crate::poll::ConnectionPoller;
@@ -36,6 +37,8 @@ pub enum DaemonError {
     Listen(std::io::Error),
     #[error(transparent)]
     Alarms(#[from] crate::alarm::store::StoreError),
+    #[error(transparent)]
+    Consumption(#[from] crate::correlate::store::AlertStoreError),
 }
 
 /// A running pipeline.
@@ -120,6 +123,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     // Alarms: state and journal from the data directory, then the recorder thread.
     let store = Store::open(&cfg.daemon.data_dir)?;
     let restored = store.load()?;
+    // After the alarm store: it set the file up (WAL) for every later connection.
+    let consumption = Arc::new(Mutex::new(AlertStore::open(&cfg.daemon.data_dir)?));
     let engine = Engine::new(
         definition::build(cfg, &catalog),
         restored,
@@ -183,6 +188,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         metrics: metrics.clone(),
         alarms: alarms.clone(),
         notify: notify_metrics.clone(),
+        config: Arc::new(cfg.clone()),
+        consumption,
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;

@@ -2,6 +2,7 @@
 //! Every answer is JSON except `/metrics`; errors are `{"error": "..."}` with a 4xx status.
 
 pub mod alarms;
+pub mod consumption;
 
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};
@@ -25,6 +26,9 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub alarms: crate::alarm::recorder::Alarms,
     pub notify: Arc<crate::notify::NotifyMetrics>,
+    /// The configuration (zones, for checking consumption alerts).
+    pub config: Arc<crate::config::Config>,
+    pub consumption: Arc<std::sync::Mutex<crate::correlate::store::AlertStore>>,
 }
 
 fn value_json(v: &Option<Value>) -> Json {
@@ -159,10 +163,13 @@ pub fn routes(
                 .collect();
             warp::reply::json(&j).into_response()
         });
-    let alarm_routes = alarms::routes(api_for_alarms);
+    let alarm_routes = alarms::routes(api_for_alarms.clone());
+    let consumption_routes = consumption::routes(api_for_alarms);
     counted
         .and(
             alarm_routes
+                .or(consumption_routes)
+                .unify()
                 .or(health)
                 .unify()
                 .or(ready)
