@@ -9,6 +9,7 @@ use crate::buffer::{self, drain};
 use crate::config::Network;
 use crate::config::catalog::Catalog;
 use crate::correlate::store::AlertStore;
+use crate::incident::store::IncidentStore;
 use crate::metrics::Metrics;
 use crate::notify::{self, NotifyMetrics};
 use crate::poll::ConnectionPoller;
@@ -39,6 +40,8 @@ pub enum DaemonError {
     Alarms(#[from] crate::alarm::store::StoreError),
     #[error(transparent)]
     Consumption(#[from] crate::correlate::store::AlertStoreError),
+    #[error(transparent)]
+    Incidents(#[from] crate::incident::store::IncidentError),
 }
 
 /// A running pipeline.
@@ -125,6 +128,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     let restored = store.load()?;
     // After the alarm store: it set the file up (WAL) for every later connection.
     let consumption = Arc::new(Mutex::new(AlertStore::open(&cfg.daemon.data_dir)?));
+    let incidents = Arc::new(Mutex::new(IncidentStore::open(&cfg.daemon.data_dir)?));
     let engine = Engine::new(
         definition::build(cfg, &catalog),
         restored,
@@ -190,6 +194,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         notify: notify_metrics.clone(),
         config: Arc::new(cfg.clone()),
         consumption,
+        incidents,
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;

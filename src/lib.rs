@@ -14,6 +14,7 @@ pub mod config;
 pub mod correlate;
 pub mod daemon;
 pub mod demo;
+pub mod incident;
 pub mod metrics;
 pub mod notify;
 pub mod poll;

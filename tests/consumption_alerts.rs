@@ -6,8 +6,7 @@ mod support;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
-use support::http;
+use support::daemon::InProcess;
 
 fn network(tmp: &Path) -> vigie::config::Network {
     let text = format!(
@@ -45,52 +44,27 @@ fn alert(id: &str, zone: &str, consumption: f64) -> Value {
     })
 }
 
-struct Running {
-    rt: tokio::runtime::Runtime,
-    daemon: Option<vigie::daemon::Daemon>,
-    base: String,
-}
+/// The running daemon with the two calls this test makes.
+struct Running(InProcess);
 
 impl Running {
     fn start(net: &vigie::config::Network) -> Running {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let daemon = rt
-            .block_on(vigie::daemon::start(
-                net,
-                Some("127.0.0.1:0".parse().unwrap()),
-            ))
-            .unwrap();
-        let base = format!("http://{}", daemon.api_addr);
-        Running {
-            rt,
-            daemon: Some(daemon),
-            base,
-        }
+        Running(InProcess::start(net))
     }
     fn post(&self, body: &Value) -> (u16, Value) {
-        let (s, b) = http(
-            "POST",
-            &format!("{}/api/v1/consumption-alerts", self.base),
-            &body.to_string(),
-        );
-        (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+        self.0
+            .call("POST", "/api/v1/consumption-alerts", &[], Some(body))
     }
     fn get(&self, query: &str) -> (u16, Value) {
-        let (s, b) = http(
+        self.0.call(
             "GET",
-            &format!("{}/api/v1/consumption-alerts{query}", self.base),
-            "",
-        );
-        (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+            &format!("/api/v1/consumption-alerts{query}"),
+            &[],
+            None,
+        )
     }
-    fn stop(mut self) {
-        if let Some(d) = self.daemon.take() {
-            self.rt.block_on(d.shutdown(Duration::from_secs(5)));
-        }
+    fn stop(self) {
+        self.0.stop();
     }
 }
 

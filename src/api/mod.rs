@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod consumption;
+pub mod incidents;
 
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};
@@ -29,6 +30,7 @@ pub struct ApiState {
     /// The configuration (zones, for checking consumption alerts).
     pub config: Arc<crate::config::Config>,
     pub consumption: Arc<std::sync::Mutex<crate::correlate::store::AlertStore>>,
+    pub incidents: Arc<std::sync::Mutex<crate::incident::store::IncidentStore>>,
 }
 
 fn value_json(v: &Option<Value>) -> Json {
@@ -164,11 +166,14 @@ pub fn routes(
             warp::reply::json(&j).into_response()
         });
     let alarm_routes = alarms::routes(api_for_alarms.clone());
-    let consumption_routes = consumption::routes(api_for_alarms);
+    let consumption_routes = consumption::routes(api_for_alarms.clone());
+    let incident_routes = incidents::routes(api_for_alarms);
     counted
         .and(
             alarm_routes
                 .or(consumption_routes)
+                .unify()
+                .or(incident_routes)
                 .unify()
                 .or(health)
                 .unify()

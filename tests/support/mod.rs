@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod receivers;
 pub mod vigie;
 
