@@ -6,4 +6,5 @@
 //! issue 4's next steps.
 
 pub mod alerts;
+pub mod classify;
 pub mod store;
