@@ -53,6 +53,9 @@ enum Command {
     },
     /// Read a device once and print its points decoded (the field engineer's tool).
     Probe(ProbeArgs),
+    /// Detect customer overconsumption in a billing export (per-meter consumption by period)
+    /// and store the alerts; exit 1 when the file or the configuration cannot be read.
+    ImportConsumption(ImportConsumptionArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +115,38 @@ struct ProbeArgs {
     table: String,
 }
 
+#[derive(Args)]
+struct ImportConsumptionArgs {
+    /// The CSV: customer_ref,meter_id,utility,zone,period_start,period_end,consumption,unit
+    /// (dates YYYY-MM-DD, period_end exclusive).
+    file: PathBuf,
+    /// The configuration: its zones, and its data_dir where alerts are stored.
+    #[arg(short, long, default_value = "vigie.toml")]
+    config: PathBuf,
+    /// Alert when consumption > RATIO × reference (1 or more).
+    #[arg(long, default_value_t = vigie::correlate::detect::DEFAULT_RATIO, value_parser = parse_ratio)]
+    ratio: f64,
+    /// And when consumption − reference ≥ X: 8m3, 8000L, 300kWh, 0.3MWh, or a bare number in
+    /// m3 and kWh; once per utility [default: 5m3 and 500kWh].
+    #[arg(long, value_name = "X")]
+    min_excess: Vec<vigie::correlate::detect::MinExcess>,
+    /// The reference averages the same period over the previous N years (1: the previous
+    /// year; 3 with --ratio 2: France's rule for water, CGCT art. L2224-12-4).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(vigie::correlate::detect::MAX_YEARS)))]
+    years: u32,
+    /// Print the alerts, store nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
+        _ => Err(format!("{s:?}: a number, 1 or more")),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -136,6 +171,7 @@ fn main() -> std::process::ExitCode {
             Command::Simulate { config } => simulate(&config).await,
             Command::Check { config } => return check(&config),
             Command::Probe(a) => probe(a).await,
+            Command::ImportConsumption(a) => return import_consumption(a),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     });
@@ -179,6 +215,173 @@ fn check(path: &Path) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::FAILURE)
         }
     }
+}
+
+/// `vigie import-consumption`: detects overconsumption in a billing export
+/// ([`vigie::correlate::detect`]), prints what it found and stores the alerts.
+fn import_consumption(a: ImportConsumptionArgs) -> anyhow::Result<std::process::ExitCode> {
+    use vigie::correlate::detect::{self, DetectConfig, Evaluation, NoReference};
+    use vigie::correlate::store::{AlertStore, Insert};
+    let network = config::load(&a.config, None).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let mut settings = DetectConfig {
+        ratio: a.ratio,
+        years: a.years,
+        ..DetectConfig::default()
+    };
+    for m in a.min_excess {
+        settings.set_min_excess(m);
+    }
+    let file = a.file.display();
+    let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {file}"))?;
+    let report = detect::import(&bytes, &network.config.zones, &settings)
+        .with_context(|| format!("{file}"))?;
+    let alerts: Vec<&Evaluation> = report.abnormal().collect();
+    let compared: std::collections::BTreeSet<(&str, u8)> = report
+        .evaluations
+        .iter()
+        .map(|e| (e.row.meter_id.as_str(), e.row.utility as u8))
+        .collect();
+    let unreferenced: std::collections::BTreeSet<(&str, u8)> = report
+        .no_reference
+        .iter()
+        .map(|n| (n.meter_id.as_str(), n.utility as u8))
+        .collect();
+    out!(
+        "{file}: {} rows read, {} rejected, {} periods compared, {} periods of {} meters without reference ({} meters with none), {} alerts",
+        report.rows_read,
+        report.rejected.len(),
+        report.evaluations.len(),
+        report.no_reference.len(),
+        unreferenced.len(),
+        unreferenced.difference(&compared).count(),
+        alerts.len()
+    );
+    let reference = if settings.years == 1 {
+        "the same period of the previous year".to_string()
+    } else {
+        format!(
+            "the average of the same period over the previous {} years",
+            settings.years
+        )
+    };
+    out!(
+        "rule: alert when consumption > {} × reference and consumption − reference ≥ {} m3 (water), {} kWh (electricity); reference: {reference}",
+        fmt_number(settings.ratio),
+        fmt_number(settings.min_excess_m3),
+        fmt_number(settings.min_excess_kwh)
+    );
+    for r in &report.rejected {
+        out!("rejected line {}: {}", r.line, r.reason);
+    }
+    // Periods without reference, one line per run of consecutive periods of a meter with the
+    // same reason (a meter's whole first year is one line).
+    let mut missing: Vec<&NoReference> = report.no_reference.iter().collect();
+    missing.sort_by_key(|n| (n.meter_id.as_str(), n.utility as u8, n.period_start));
+    let mut runs: Vec<Vec<&NoReference>> = Vec::new();
+    for n in missing {
+        match runs.last_mut() {
+            Some(run)
+                if run.last().is_some_and(|p| {
+                    p.meter_id == n.meter_id
+                        && p.utility == n.utility
+                        && p.period_end == n.period_start
+                        && p.missing.summary() == n.missing.summary()
+                }) =>
+            {
+                run.push(n)
+            }
+            _ => runs.push(vec![n]),
+        }
+    }
+    for run in &runs {
+        let (first, last) = (run[0], run[run.len() - 1]);
+        if run.len() == 1 {
+            out!(
+                "no-reference {} {}..{} (line {}): {}",
+                first.meter_id,
+                first.period_start,
+                first.period_end,
+                first.line,
+                first.missing
+            );
+        } else {
+            out!(
+                "no-reference {} {}..{} ({} periods): {}",
+                first.meter_id,
+                first.period_start,
+                last.period_end,
+                run.len(),
+                first.missing.summary()
+            );
+        }
+    }
+    for e in &alerts {
+        let r = &e.row;
+        let ratio = e.ratio();
+        out!(
+            "alert {} {}..{} consumption {} {} reference {} {} ratio {} zone {} customer {} line {}",
+            r.meter_id,
+            r.period_start,
+            r.period_end,
+            fmt_number(r.consumption),
+            r.unit,
+            fmt_number(e.reference_consumption),
+            r.unit,
+            if ratio.is_finite() {
+                format!("{ratio:.2}")
+            } else {
+                "inf".into()
+            },
+            r.zone,
+            r.customer_ref,
+            r.line
+        );
+    }
+    if a.dry_run {
+        out!("dry run: nothing stored");
+    } else if alerts.is_empty() {
+        out!("no alert to store");
+    } else {
+        let data_dir = &network.config.daemon.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let mut store = AlertStore::open(data_dir)?;
+        let batch = report.alerts();
+        let received_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX);
+        let outcome = store.insert(&batch, received_ns)?;
+        let count = |what| outcome.iter().filter(|&&o| o == what).count();
+        for (alert, o) in batch.iter().zip(&outcome) {
+            if *o == Insert::Conflict {
+                out!(
+                    "conflict {}: already stored with other values, left as it was",
+                    alert.alert_id
+                );
+            }
+        }
+        out!(
+            "stored {} new alerts in {} ({} already stored, {} conflicts)",
+            count(Insert::Stored),
+            data_dir.join(vigie::alarm::store::FILE_NAME).display(),
+            count(Insert::Duplicate),
+            count(Insert::Conflict)
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A quantity with at most 3 decimals, trailing zeros removed.
+fn fmt_number(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 async fn shutdown_signal() {

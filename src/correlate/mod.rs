@@ -7,4 +7,5 @@
 
 pub mod alerts;
 pub mod classify;
+pub mod detect;
 pub mod store;
