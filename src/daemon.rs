@@ -8,6 +8,7 @@ use crate::api::{self, ApiState};
 use crate::buffer::{self, drain};
 use crate::config::Network;
 use crate::config::catalog::Catalog;
+use crate::correlate::run::Correlator;
 use crate::correlate::store::AlertStore;
 use crate::incident::store::IncidentStore;
 use crate::metrics::Metrics;
@@ -50,6 +51,8 @@ pub struct Daemon {
     pub alarms: Alarms,
     recorder: Option<std::thread::JoinHandle<()>>,
     stop_notify: watch::Sender<bool>,
+    stop_correlator: watch::Sender<bool>,
+    correlator: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
@@ -186,6 +189,17 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         writer_stop_rx,
     ));
 
+    let (stop_correlator, correlator_stop_rx) = watch::channel(false);
+    let correlator = tokio::spawn(
+        Correlator {
+            cfg: cfg.correlate.clone(),
+            config: Arc::new(cfg.clone()),
+            alarms: alarms.clone(),
+            alerts: consumption.clone(),
+            incidents: incidents.clone(),
+        }
+        .run(correlator_stop_rx),
+    );
     let (api_stop, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let state = ApiState {
         live: live.clone(),
@@ -193,8 +207,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         alarms: alarms.clone(),
         notify: notify_metrics.clone(),
         config: Arc::new(cfg.clone()),
-        consumption,
-        incidents,
+        consumption: consumption.clone(),
+        incidents: incidents.clone(),
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;
@@ -206,6 +220,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         recorder: Some(recorder),
         stop_notify,
         notifier,
+        stop_correlator,
+        correlator: Some(correlator),
         metrics,
         api_addr,
         influx_configured: cfg.influxdb.is_some(),
@@ -269,6 +285,14 @@ impl Daemon {
         }
         let _ = self.stop_drain.send(true);
         let _ = (&mut self.drain).await;
+        let _ = self.stop_correlator.send(true);
+        if let Some(c) = self.correlator.take()
+            && tokio::time::timeout(Duration::from_secs(10), c)
+                .await
+                .is_err()
+        {
+            tracing::error!("the correlator did not stop within 10 s");
+        }
         // The API next (operator actions go through the alarm recorder), then the recorder
         // commits what is queued and lets go of the writer's input.
         if let Some(s) = self.api_stop.take() {

@@ -14,6 +14,8 @@ fn network(tmp: &Path) -> vigie::config::Network {
 [daemon]
 profiles_dir = {profiles:?}
 data_dir = {data:?}
+[correlate]
+interval = "1h"   # this test looks at the alerts as stored, before any classification
 [[zones]]
 id = "Z-NORTH"
 utility = "water"

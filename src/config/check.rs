@@ -478,6 +478,9 @@ fn validate(
             r.at(key, &at, message);
         }
     }
+    for p in config.correlate.problems() {
+        r.err(format!("correlate.{}", p.key()), p.to_string());
+    }
     if let Some(n) = &config.notify {
         for (key, message) in super::notify::validate(n, &config) {
             r.err(key, message);

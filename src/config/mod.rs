@@ -39,6 +39,9 @@ pub struct Config {
     pub alarms: alarms::AlarmsConfig,
     /// `[notify]`: who is told about alarms, how and when. Absent: no notifications.
     pub notify: Option<notify::NotifyConfig>,
+    /// `[correlate]`: how consumption alerts are matched with alarms.
+    #[serde(default)]
+    pub correlate: crate::correlate::classify::ClassifyConfig,
 }
 
 /// `[daemon]`: folders and the spool bound.

@@ -148,6 +148,31 @@ impl AlertStore {
         Ok(out)
     }
 
+    /// Sets the classification of each alert (by id) that changed; returns how many did.
+    pub fn set_classifications(
+        &mut self,
+        classes: &[(String, &str)],
+    ) -> Result<usize, AlertStoreError> {
+        let path = self.path.clone();
+        let err = |source| AlertStoreError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut changed = 0;
+        for (id, class) in classes {
+            changed += tx
+                .execute(
+                    "UPDATE consumption_alerts SET classification = ?2
+                     WHERE alert_id = ?1 AND classification IS NOT ?2",
+                    params![id, class],
+                )
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(changed)
+    }
+
     /// Stored alerts matching `q`, newest first.
     pub fn list(&self, q: &AlertQuery) -> Result<Vec<StoredAlert>, AlertStoreError> {
         let mut sql = String::from(

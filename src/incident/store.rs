@@ -257,6 +257,62 @@ impl IncidentStore {
         Ok((self.get(id)?, true))
     }
 
+    /// The incident the correlator opened under `key`, created when new; when it exists
+    /// with other links or reason, they are updated (a history line each). Returns it and
+    /// whether it was created.
+    pub fn upsert_correlated(
+        &mut self,
+        key: &str,
+        new: &NewIncident,
+        now_ns: i64,
+    ) -> Result<(Incident, bool), IncidentError> {
+        let key = format!("correlation:{key}");
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM incidents WHERE idempotency_key = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(id) = id else {
+            return self.create(new, "correlator", Some((&key, "")), now_ns);
+        };
+        let before = self.get(id)?;
+        if before.links == new.links && before.reason == new.reason {
+            return Ok((before, false));
+        }
+        let path = self.path.clone();
+        let err = |source| IncidentError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let links = serde_json::to_string(&new.links).unwrap_or_else(|_| "{}".into());
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "UPDATE incidents SET links = ?1, reason = ?2, updated_ns = ?3 WHERE id = ?4",
+            params![links, new.reason, now_ns, id],
+        )
+        .map_err(err)?;
+        history_line(
+            &tx,
+            id,
+            now_ns,
+            "correlator",
+            (
+                "changed",
+                Some("links"),
+                Some(serde_json::to_string(&before.links).unwrap_or_default()),
+                Some(links.clone()),
+                Some(new.reason.as_str()),
+            ),
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok((self.get(id)?, false))
+    }
+
     /// One incident.
     pub fn get(&self, id: i64) -> Result<Incident, IncidentError> {
         self.conn

@@ -76,6 +76,14 @@ pub struct ClassifyConfig {
     /// [`DEFAULT_MIN_PRIORITY`].
     #[serde(default = "default_min_priority")]
     pub min_priority: Priority,
+    /// How often the correlator runs over the alerts and the alarm journal; default 30 s
+    /// (alerts come in batches from billing, alarms are minutes long: seconds do not matter).
+    #[serde(default = "default_interval", deserialize_with = "duration::de")]
+    pub interval: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_window() -> Duration {
@@ -104,6 +112,7 @@ impl Default for ClassifyConfig {
             min_cluster: DEFAULT_MIN_CLUSTER,
             network_conditions: default_network_conditions(),
             min_priority: DEFAULT_MIN_PRIORITY,
+            interval: default_interval(),
         }
     }
 }
