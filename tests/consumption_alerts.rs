@@ -4,9 +4,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::Path;
-use support::daemon::InProcess;
+use support::daemon::{InProcess, load_config};
 
 fn network(tmp: &Path) -> vigie::config::Network {
     let text = format!(
@@ -26,9 +25,7 @@ utility = "electricity"
         profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles"),
         data = tmp.join("var"),
     );
-    let path = tmp.join("vigie.toml");
-    std::fs::write(&path, text).unwrap();
-    vigie::config::load(&path, Some(HashMap::new())).unwrap_or_else(|e| panic!("{e:?}"))
+    load_config(tmp, &text)
 }
 
 fn alert(id: &str, zone: &str, consumption: f64) -> Value {

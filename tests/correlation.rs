@@ -6,10 +6,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
-use support::daemon::InProcess;
+use support::daemon::{InProcess, load_config};
 use support::{ModbusPeer, eventually};
 
 fn f32_words(v: f32) -> Vec<u16> {
@@ -48,9 +47,7 @@ on_delay = "1s"
         profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles"),
         data = tmp.join("var"),
     );
-    let path = tmp.join("vigie.toml");
-    std::fs::write(&path, text).unwrap();
-    vigie::config::load(&path, Some(HashMap::new())).unwrap_or_else(|e| panic!("{e:?}"))
+    load_config(tmp, &text)
 }
 
 fn alert(n: usize, zone: &str) -> Value {

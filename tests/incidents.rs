@@ -5,9 +5,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::Path;
-use support::daemon::InProcess;
+use support::daemon::{InProcess, load_config};
 
 fn network(tmp: &Path) -> vigie::config::Network {
     let text = format!(
@@ -26,9 +25,7 @@ kind = "pumping_station"
         profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles"),
         data = tmp.join("var"),
     );
-    let path = tmp.join("vigie.toml");
-    std::fs::write(&path, text).unwrap();
-    vigie::config::load(&path, Some(HashMap::new())).unwrap_or_else(|e| panic!("{e:?}"))
+    load_config(tmp, &text)
 }
 
 fn burst() -> Value {

@@ -70,3 +70,12 @@ impl Drop for InProcess {
         }
     }
 }
+
+/// Writes `text` as `dir/vigie.toml` and loads it (no environment variables); panics with
+/// the errors when it is refused.
+pub fn load_config(dir: &std::path::Path, text: &str) -> vigie::config::Network {
+    let path = dir.join("vigie.toml");
+    std::fs::write(&path, text).unwrap();
+    vigie::config::load(&path, Some(std::collections::HashMap::new()))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
