@@ -10,6 +10,7 @@
 //!   `priority`, `limit`, `cursor`).
 //! - `GET /alarms/kpis`: EEMUA 191 figures (`from`, default the last 24 h).
 
+use super::page::Page;
 use super::{ApiState, error, rfc3339};
 use crate::alarm::engine::{Action, EngineError};
 use crate::alarm::recorder::AlarmsError;
@@ -22,8 +23,6 @@ use std::collections::HashMap;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-/// Largest page of `GET /alarms/history`.
-pub const MAX_PAGE: usize = 1000;
 /// The longest range `GET /alarms/kpis` computes over: 31 days, ns.
 const MAX_KPI_RANGE_NS: i64 = 31 * 86_400_000_000_000;
 /// Largest body of an operator action, bytes.
@@ -244,11 +243,15 @@ async fn history(
     q: HashMap<String, String>,
     a: ApiState,
 ) -> Result<warp::reply::Response, Rejection> {
-    let mut hq = HistoryQuery {
-        limit: 100,
-        ..Default::default()
-    };
+    let mut hq = HistoryQuery::default();
+    let mut page = Page::default();
     for (k, v) in &q {
+        if let Some(r) = page.take(k, v) {
+            if let Err(m) = r {
+                return Ok(error(StatusCode::BAD_REQUEST, m));
+            }
+            continue;
+        }
         let r: Result<(), String> = match k.as_str() {
             "from" => parse_time(v).map(|t| hq.from_ns = Some(t)),
             "to" => parse_time(v).map(|t| hq.to_ns = Some(t)),
@@ -261,17 +264,6 @@ async fn history(
                 Ok(())
             }
             "priority" => parse_priority(v).map(|p| hq.priority = Some(p)),
-            "limit" => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => {
-                    hq.limit = n;
-                    Ok(())
-                }
-                _ => Err(format!("limit: a number from 1 to {MAX_PAGE}")),
-            },
-            "cursor" => v
-                .parse::<i64>()
-                .map(|c| hq.before_seq = Some(c))
-                .map_err(|_| "cursor: give the next_cursor of the previous page".to_string()),
             _ => Err(format!(
                 "unknown parameter {k:?}; use from, to, site, alarm, priority, limit, cursor"
             )),
@@ -280,18 +272,11 @@ async fn history(
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
     }
-    let page = hq.limit;
-    // One more than the page: a cursor only when there is a next page.
-    hq.limit = page + 1;
+    hq.limit = page.fetch();
+    hq.before_seq = page.cursor;
     match a.alarms.history(hq).await {
         Ok(mut events) => {
-            let more = events.len() > page;
-            events.truncate(page);
-            let next = if more {
-                events.last().map(|e| e.seq.to_string())
-            } else {
-                None
-            };
+            let next = page.cut(&mut events, |e| e.seq);
             let list: Vec<Json> = events.iter().map(event_json).collect();
             Ok(warp::reply::json(&json!({"events": list, "next_cursor": next})).into_response())
         }

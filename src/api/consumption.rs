@@ -8,6 +8,7 @@
 //!   `classification`, `from`, `to`, `limit`, `cursor`).
 
 use super::alarms::parse_time;
+use super::page::Page;
 use super::{ApiState, error};
 use crate::correlate::alerts::ConsumptionAlert;
 use crate::correlate::store::{AlertQuery, Insert};
@@ -21,8 +22,6 @@ use warp::{Filter, Rejection, Reply};
 pub const MAX_BATCH: usize = 10_000;
 /// The largest batch body, bytes.
 const MAX_BODY: u64 = 8 << 20;
-/// The largest page of `GET`.
-const MAX_PAGE: usize = 1000;
 
 async fn post(body: bytes::Bytes, a: ApiState) -> Result<warp::reply::Response, Rejection> {
     let records: Vec<Json> = match serde_json::from_slice(&body) {
@@ -95,11 +94,15 @@ async fn post(body: bytes::Bytes, a: ApiState) -> Result<warp::reply::Response, 
 }
 
 async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Response, Rejection> {
-    let mut aq = AlertQuery {
-        limit: 100,
-        ..Default::default()
-    };
+    let mut aq = AlertQuery::default();
+    let mut page = Page::default();
     for (k, v) in &q {
+        if let Some(r) = page.take(k, v) {
+            if let Err(m) = r {
+                return Ok(error(StatusCode::BAD_REQUEST, m));
+            }
+            continue;
+        }
         let r: Result<(), String> = match k.as_str() {
             "zone" => {
                 aq.zone = Some(v.clone());
@@ -116,17 +119,6 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
             }
             "from" => parse_time(v).map(|t| aq.from_ns = Some(t)),
             "to" => parse_time(v).map(|t| aq.to_ns = Some(t)),
-            "limit" => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => {
-                    aq.limit = n;
-                    Ok(())
-                }
-                _ => Err(format!("limit: a number from 1 to {MAX_PAGE}")),
-            },
-            "cursor" => v
-                .parse::<i64>()
-                .map(|c| aq.before_seq = Some(c))
-                .map_err(|_| "cursor: give the next_cursor of the previous page".to_string()),
             _ => Err(format!(
                 "unknown parameter {k:?}; use zone, utility, classification, from, to, limit, cursor"
             )),
@@ -135,8 +127,8 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
     }
-    let page = aq.limit;
-    aq.limit = page + 1;
+    aq.limit = page.fetch();
+    aq.before_seq = page.cursor;
     let store = a.consumption.clone();
     let result = tokio::task::spawn_blocking(move || {
         store
@@ -150,13 +142,7 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
     .and_then(|r| r);
     match result {
         Ok(mut alerts) => {
-            let more = alerts.len() > page;
-            alerts.truncate(page);
-            let next = if more {
-                alerts.last().map(|s| s.seq.to_string())
-            } else {
-                None
-            };
+            let next = page.cut(&mut alerts, |s| s.seq);
             Ok(warp::reply::json(&json!({"alerts": alerts, "next_cursor": next})).into_response())
         }
         Err(m) => Ok(error(StatusCode::SERVICE_UNAVAILABLE, m)),

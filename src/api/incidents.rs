@@ -11,6 +11,7 @@
 //! - `POST /api/v1/incidents/{id}/comments`: `{"actor", "text"}`.
 
 use super::alarms::parse_time;
+use super::page::Page;
 use super::{ApiState, error, rfc3339};
 use crate::alarm::Priority;
 use crate::incident::store::{Change, IncidentError, IncidentQuery, IncidentStore, NewIncident};
@@ -24,7 +25,6 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 const MAX_BODY: u64 = 64 * 1024;
-const MAX_PAGE: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,11 +210,15 @@ async fn create(
 }
 
 async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Response, Rejection> {
-    let mut iq = IncidentQuery {
-        limit: 100,
-        ..Default::default()
-    };
+    let mut iq = IncidentQuery::default();
+    let mut page = Page::default();
     for (k, v) in &q {
+        if let Some(r) = page.take(k, v) {
+            if let Err(m) = r {
+                return Ok(error(StatusCode::BAD_REQUEST, m));
+            }
+            continue;
+        }
         let r: Result<(), String> = match k.as_str() {
             "status" => Status::parse(v)
                 .map(|s| iq.status = Some(s))
@@ -236,17 +240,6 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
                 .map_err(|_| format!("priority: critical, high, medium or low, not {v:?}")),
             "from" => parse_time(v).map(|t| iq.from_ns = Some(t)),
             "to" => parse_time(v).map(|t| iq.to_ns = Some(t)),
-            "limit" => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => {
-                    iq.limit = n;
-                    Ok(())
-                }
-                _ => Err(format!("limit: a number from 1 to {MAX_PAGE}")),
-            },
-            "cursor" => v
-                .parse::<i64>()
-                .map(|c| iq.before_id = Some(c))
-                .map_err(|_| "cursor: give the next_cursor of the previous page".to_string()),
             _ => Err(format!(
                 "unknown parameter {k:?}; use status, zone, site, priority, from, to, limit, cursor"
             )),
@@ -255,17 +248,11 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
     }
-    let page = iq.limit;
-    iq.limit = page + 1;
+    iq.limit = page.fetch();
+    iq.before_id = page.cursor;
     Ok(match with_store(&a.incidents, move |s| s.list(&iq)).await {
         Ok(mut list) => {
-            let more = list.len() > page;
-            list.truncate(page);
-            let next = if more {
-                list.last().map(|i| i.id.to_string())
-            } else {
-                None
-            };
+            let next = page.cut(&mut list, |i| i.id);
             let items: Vec<Json> = list.iter().map(incident_json).collect();
             warp::reply::json(&json!({"incidents": items, "next_cursor": next})).into_response()
         }

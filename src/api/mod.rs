@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod consumption;
 pub mod incidents;
+pub mod page;
 
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};
