@@ -22,4 +22,5 @@ pub mod profile;
 pub mod sample;
 pub mod sim;
 pub mod sink;
+pub mod sql_filter;
 pub mod toml_position;

@@ -14,6 +14,7 @@
 //! `synchronous=FULL`: once `commit` returns, a power cut loses nothing of it.
 
 use super::{AlarmEvent, Priority, StateName};
+use crate::sql_filter::Filter;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -267,35 +268,20 @@ pub const EVENT_COLUMNS: &str = "seq, time_ns, alarm_id, site, device, point, co
     priority, from_state, to_state, value, limit_value, message, operator, comment";
 
 fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<AlarmEvent>> {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM alarm_events WHERE 1=1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut add = |clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    let mut f = Filter::new(&format!("SELECT {EVENT_COLUMNS} FROM alarm_events"));
+    f.and("time_ns >=", q.from_ns);
+    f.and("time_ns <", q.to_ns);
+    f.and("seq <", q.before_seq);
+    f.and("seq >", q.after_seq);
+    f.and("site =", q.site.clone());
+    f.and("alarm_id =", q.alarm_id.clone());
+    f.and("priority =", q.priority.map(|p| p.as_str().to_string()));
+    let order = if q.after_seq.is_some() {
+        "seq ASC"
+    } else {
+        "seq DESC"
     };
-    if let Some(v) = q.from_ns {
-        add("time_ns >=", v.into());
-    }
-    if let Some(v) = q.to_ns {
-        add("time_ns <", v.into());
-    }
-    if let Some(v) = q.before_seq {
-        add("seq <", v.into());
-    }
-    if let Some(v) = q.after_seq {
-        add("seq >", v.into());
-    }
-    if let Some(v) = &q.site {
-        add("site =", v.clone().into());
-    }
-    if let Some(v) = &q.alarm_id {
-        add("alarm_id =", v.clone().into());
-    }
-    if let Some(v) = q.priority {
-        add("priority =", v.as_str().to_string().into());
-    }
-    let order = if q.after_seq.is_some() { "ASC" } else { "DESC" };
-    sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", q.limit));
+    let (sql, args) = f.finish(order, q.limit);
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), event_from_row)?;
     rows.collect()

@@ -4,6 +4,7 @@
 //! seen it).
 
 use super::alerts::{ConsumptionAlert, parse_period};
+use crate::sql_filter::Filter;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
@@ -175,33 +176,15 @@ impl AlertStore {
 
     /// Stored alerts matching `q`, newest first.
     pub fn list(&self, q: &AlertQuery) -> Result<Vec<StoredAlert>, AlertStoreError> {
-        let mut sql = String::from(
-            "SELECT seq, body, received_ns, classification FROM consumption_alerts WHERE 1=1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-        };
-        if let Some(z) = &q.zone {
-            add("zone =", z.clone().into());
-        }
-        if let Some(u) = &q.utility {
-            add("utility =", u.clone().into());
-        }
-        if let Some(c) = &q.classification {
-            add("classification =", c.clone().into());
-        }
-        if let Some(t) = q.from_ns {
-            add("period_end_ns >=", t.into());
-        }
-        if let Some(t) = q.to_ns {
-            add("period_start_ns <", t.into());
-        }
-        if let Some(s) = q.before_seq {
-            add("seq <", s.into());
-        }
-        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", q.limit));
+        let mut f =
+            Filter::new("SELECT seq, body, received_ns, classification FROM consumption_alerts");
+        f.and("zone =", q.zone.clone());
+        f.and("utility =", q.utility.clone());
+        f.and("classification =", q.classification.clone());
+        f.and("period_end_ns >=", q.from_ns);
+        f.and("period_start_ns <", q.to_ns);
+        f.and("seq <", q.before_seq);
+        let (sql, args) = f.finish("seq DESC", q.limit);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {

@@ -6,6 +6,7 @@
 
 use super::{HistoryEntry, Incident, Links, Status};
 use crate::alarm::Priority;
+use crate::sql_filter::Filter;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 
@@ -472,34 +473,15 @@ impl IncidentStore {
 
     /// Incidents matching `q`, newest first.
     pub fn list(&self, q: &IncidentQuery) -> Result<Vec<Incident>, IncidentError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM incidents WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-        };
-        if let Some(s) = q.status {
-            add("status =", s.as_str().to_string().into());
-        }
-        if let Some(z) = &q.zone {
-            add("zone =", z.clone().into());
-        }
-        if let Some(s) = &q.site {
-            add("site =", s.clone().into());
-        }
-        if let Some(p) = q.priority {
-            add("priority =", p.as_str().to_string().into());
-        }
-        if let Some(t) = q.from_ns {
-            add("opened_ns >=", t.into());
-        }
-        if let Some(t) = q.to_ns {
-            add("opened_ns <", t.into());
-        }
-        if let Some(b) = q.before_id {
-            add("id <", b.into());
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit));
+        let mut f = Filter::new(&format!("SELECT {COLUMNS} FROM incidents"));
+        f.and("status =", q.status.map(|s| s.as_str().to_string()));
+        f.and("zone =", q.zone.clone());
+        f.and("site =", q.site.clone());
+        f.and("priority =", q.priority.map(|p| p.as_str().to_string()));
+        f.and("opened_ns >=", q.from_ns);
+        f.and("opened_ns <", q.to_ns);
+        f.and("id <", q.before_id);
+        let (sql, args) = f.finish("id DESC", q.limit);
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), from_row)

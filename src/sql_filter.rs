@@ -1,0 +1,36 @@
+//! A `SELECT … WHERE` built from optional filters, with its parameters: what the stores'
+//! list queries share (alarm journal, consumption alerts, incidents).
+
+use rusqlite::types::Value;
+
+/// A query under construction: `SELECT … WHERE 1=1 AND … ORDER BY … LIMIT n`.
+pub struct Filter {
+    sql: String,
+    args: Vec<Value>,
+}
+
+impl Filter {
+    /// `select` is the query up to its table, e.g. `SELECT a, b FROM t`.
+    pub fn new(select: &str) -> Filter {
+        Filter {
+            sql: format!("{select} WHERE 1=1"),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds `AND {column_op} ?n`, e.g. `and("zone =", zone)`, when `value` is Some.
+    pub fn and<V: Into<Value>>(&mut self, column_op: &str, value: Option<V>) {
+        if let Some(v) = value {
+            self.args.push(v.into());
+            self.sql
+                .push_str(&format!(" AND {column_op} ?{}", self.args.len()));
+        }
+    }
+
+    /// The query with `ORDER BY {order} LIMIT {limit}`, and its parameters.
+    pub fn finish(mut self, order: &str, limit: usize) -> (String, Vec<Value>) {
+        self.sql
+            .push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+        (self.sql, self.args)
+    }
+}
