@@ -145,7 +145,8 @@ fn list(a: &ApiState, q: &HashMap<String, String>) -> warp::reply::Response {
     warp::reply::json(&list).into_response()
 }
 
-fn parse_priority(p: &str) -> Result<Priority, String> {
+/// A priority from a query string, with the message for a 400.
+pub(super) fn parse_priority(p: &str) -> Result<Priority, String> {
     serde_json::from_value(Json::String(p.to_string()))
         .map_err(|_| format!("unknown priority {p:?}; use critical, high, medium or low"))
 }

@@ -10,7 +10,7 @@
 //!   `comment`, by `actor`.
 //! - `POST /api/v1/incidents/{id}/comments`: `{"actor", "text"}`.
 
-use super::alarms::parse_time;
+use super::alarms::{parse_priority, parse_time};
 use super::page::Page;
 use super::{ApiState, error, rfc3339};
 use crate::alarm::Priority;
@@ -235,9 +235,7 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
                 iq.site = Some(v.clone());
                 Ok(())
             }
-            "priority" => serde_json::from_value(Json::String(v.clone()))
-                .map(|p| iq.priority = Some(p))
-                .map_err(|_| format!("priority: critical, high, medium or low, not {v:?}")),
+            "priority" => parse_priority(v).map(|p| iq.priority = Some(p)),
             "from" => parse_time(v).map(|t| iq.from_ns = Some(t)),
             "to" => parse_time(v).map(|t| iq.to_ns = Some(t)),
             _ => Err(format!(
