@@ -265,7 +265,7 @@ impl Report<'_> {
 fn validate(
     path: &Path,
     text: &str,
-    config: Config,
+    mut config: Config,
     env: &EnvKeys,
 ) -> Result<Network, Vec<CheckError>> {
     let mut r = Report {
@@ -476,6 +476,17 @@ fn validate(
     if profile_errors.is_empty() {
         for (key, at, message) in super::alarms::validate(&config, &profiles) {
             r.at(key, &at, message);
+        }
+        for (key, message) in super::outages::validate(&config, &profiles) {
+            r.err(key, message);
+        }
+    }
+    for (key, message) in super::zones::validate(&mut config, &profiles) {
+        r.err(key, message);
+    }
+    if let Some(c) = &config.crm {
+        for (key, message) in super::crm::validate(c) {
+            r.err(key, message);
         }
     }
     for p in config.correlate.problems() {

@@ -8,8 +8,11 @@
 pub mod alarms;
 pub mod catalog;
 pub mod check;
+pub mod crm;
 pub mod duration;
 pub mod notify;
+pub mod outages;
+pub mod zones;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -42,6 +45,9 @@ pub struct Config {
     /// `[correlate]`: how consumption alerts are matched with alarms.
     #[serde(default)]
     pub correlate: crate::correlate::classify::ClassifyConfig,
+    /// `[crm]`: the CRM's webhook (alert classifications, outages). Absent: nothing is sent;
+    /// the CRM can still read the API.
+    pub crm: Option<crm::CrmConfig>,
 }
 
 /// `[daemon]`: folders and the spool bound.
@@ -206,6 +212,33 @@ pub struct ZoneConfig {
     /// Ids of the sites that feed the zone.
     #[serde(default)]
     pub fed_by: Vec<String>,
+    /// The area the zone covers: a GeoJSON `Polygon` or `MultiPolygon` written inline,
+    /// `[longitude, latitude]` positions ([`zones::read_area`]).
+    pub area: Option<geojson::Geometry>,
+    /// Or the area read from a GeoJSON file (relative to the working directory).
+    pub area_file: Option<PathBuf>,
+    /// Water zones: the flow meters whose sum is the zone's inflow (minimum night flow).
+    #[serde(default)]
+    pub inflow: Vec<zones::FlowPoint>,
+    /// The area, read by `vigie check` from `area` or `area_file`.
+    #[serde(skip)]
+    pub resolved_area: Option<geo::MultiPolygon<f64>>,
+}
+
+impl ZoneConfig {
+    /// A zone with only its id and utility (no name, feeding site, area or inflow).
+    pub fn new(id: &str, utility: Utility) -> ZoneConfig {
+        ZoneConfig {
+            id: id.to_string(),
+            name: String::new(),
+            utility,
+            fed_by: Vec::new(),
+            area: None,
+            area_file: None,
+            inflow: Vec::new(),
+            resolved_area: None,
+        }
+    }
 }
 
 /// What a site is (the `kind` tag in InfluxDB).
@@ -247,6 +280,10 @@ pub struct SiteConfig {
     /// `[[sites.alarms]]`: alarm definitions on this site's devices and points.
     #[serde(default)]
     pub alarms: Vec<alarms::AlarmConfig>,
+    /// `[[sites.outages]]`: when this site's alarms or point states mean a zone is without
+    /// supply.
+    #[serde(default)]
+    pub outages: Vec<outages::OutageRule>,
 }
 
 /// `[[sites.devices]]`: one Modbus server at `address` + `unit_id`.

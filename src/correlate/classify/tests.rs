@@ -59,10 +59,8 @@ fn episode(
 
 fn zone(id: &str, fed_by: &[&str]) -> ZoneConfig {
     ZoneConfig {
-        id: id.to_string(),
-        name: String::new(),
-        utility: Utility::Water,
         fed_by: fed_by.iter().map(|s| s.to_string()).collect(),
+        ..ZoneConfig::new(id, Utility::Water)
     }
 }
 

@@ -20,12 +20,7 @@ fn row(line: u64, meter: &str, start: &str, end: &str, m3: f64) -> Row {
 }
 
 fn zones() -> Vec<ZoneConfig> {
-    let z = |id: &str, utility| ZoneConfig {
-        id: id.into(),
-        name: String::new(),
-        utility,
-        fed_by: vec![],
-    };
+    let z = |id: &str, utility| ZoneConfig::new(id, utility);
     vec![z("DMA-1", Utility::Water), z("FA-1", Utility::Electricity)]
 }
 
