@@ -13,6 +13,8 @@ use crate::correlate::store::AlertStore;
 use crate::incident::store::IncidentStore;
 use crate::metrics::Metrics;
 use crate::notify::{self, NotifyMetrics};
+use crate::outage::run::Tracker;
+use crate::outage::store::OutageStore;
 use crate::poll::ConnectionPoller;
 use crate::sample::Quality;
 use crate::sink::influx::{
@@ -43,6 +45,8 @@ pub enum DaemonError {
     Consumption(#[from] crate::correlate::store::AlertStoreError),
     #[error(transparent)]
     Incidents(#[from] crate::incident::store::IncidentError),
+    #[error(transparent)]
+    Outages(#[from] crate::outage::store::OutageError),
 }
 
 /// A running pipeline.
@@ -53,6 +57,7 @@ pub struct Daemon {
     stop_notify: watch::Sender<bool>,
     stop_correlator: watch::Sender<bool>,
     correlator: Option<JoinHandle<()>>,
+    outage_tracker: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
@@ -132,6 +137,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     // After the alarm store: it set the file up (WAL) for every later connection.
     let consumption = Arc::new(Mutex::new(AlertStore::open(&cfg.daemon.data_dir)?));
     let incidents = Arc::new(Mutex::new(IncidentStore::open(&cfg.daemon.data_dir)?));
+    let outages = Arc::new(Mutex::new(OutageStore::open(&cfg.daemon.data_dir)?));
     let engine = Engine::new(
         definition::build(cfg, &catalog),
         restored,
@@ -198,6 +204,16 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             alerts: consumption.clone(),
             incidents: incidents.clone(),
         }
+        .run(correlator_stop_rx.clone()),
+    );
+    let outage_tracker = tokio::spawn(
+        Tracker {
+            rules: crate::outage::rules::build(cfg, &catalog),
+            alarms: alarms.clone(),
+            live: live.clone(),
+            outages: outages.clone(),
+            incidents: incidents.clone(),
+        }
         .run(correlator_stop_rx),
     );
     let (api_stop, api_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,6 +225,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         config: Arc::new(cfg.clone()),
         consumption: consumption.clone(),
         incidents: incidents.clone(),
+        outages: outages.clone(),
     };
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;
@@ -222,6 +239,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         notifier,
         stop_correlator,
         correlator: Some(correlator),
+        outage_tracker: Some(outage_tracker),
         metrics,
         api_addr,
         influx_configured: cfg.influxdb.is_some(),
@@ -292,6 +310,13 @@ impl Daemon {
                 .is_err()
         {
             tracing::error!("the correlator did not stop within 10 s");
+        }
+        if let Some(t) = self.outage_tracker.take()
+            && tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .is_err()
+        {
+            tracing::error!("the outage tracker did not stop within 10 s");
         }
         // The API next (operator actions go through the alarm recorder), then the recorder
         // commits what is queued and lets go of the writer's input.

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod incident;
 pub mod metrics;
 pub mod notify;
+pub mod outage;
 pub mod poll;
 pub mod profile;
 pub mod sample;

@@ -27,6 +27,21 @@ impl Filter {
         }
     }
 
+    /// Adds `AND ({template})` where each `?` of `template` takes the next of `values`, e.g.
+    /// `and_expr("zone IN (?, ?)", vec![a, b])`. `values` must hold one value per `?`.
+    pub fn and_expr<V: Into<Value>>(&mut self, template: &str, values: Vec<V>) {
+        let mut parts = template.split('?');
+        let mut sql = parts.next().unwrap_or_default().to_string();
+        let mut values = values.into_iter();
+        for part in parts {
+            if let Some(v) = values.next() {
+                self.args.push(v.into());
+            }
+            sql.push_str(&format!("?{}{part}", self.args.len()));
+        }
+        self.sql.push_str(&format!(" AND ({sql})"));
+    }
+
     /// The query with `ORDER BY {order} LIMIT {limit}`, and its parameters.
     pub fn finish(mut self, order: &str, limit: usize) -> (String, Vec<Value>) {
         self.sql

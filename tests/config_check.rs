@@ -442,6 +442,42 @@ fn cases() -> Vec<(
             "influxdb.url",
             "http:// or https://",
         ),
+        (
+            "zone area ring not closed",
+            format!(
+                "{GOOD_DEVICE}[[zones]]\nid = \"Z\"\nutility = \"water\"\narea = {{ type = \"Polygon\", coordinates = [[[2.3, 48.8], [2.4, 48.8], [2.4, 48.9]]] }}\n"
+            ),
+            Some(17),
+            "zones[0].area",
+            "at least 4 positions",
+        ),
+        (
+            "zone area latitude out of range",
+            format!(
+                "{GOOD_DEVICE}[[zones]]\nid = \"Z\"\nutility = \"water\"\narea = {{ type = \"Polygon\", coordinates = [[[2.3, 48.8], [2.4, 98.8], [2.4, 48.9], [2.3, 48.8]]] }}\n"
+            ),
+            Some(17),
+            "zones[0].area",
+            "out of range",
+        ),
+        (
+            "outage rule on an unknown alarm",
+            format!(
+                "{GOOD_DEVICE}[[sites.outages]]\nid = \"F1\"\ncause = \"breaker_trip\"\nwhen = [{{ alarm = \"meter1:nothing:discrete\" }}]\nzones = [\"Z\"]\n[[zones]]\nid = \"Z\"\nutility = \"electricity\"\n"
+            ),
+            Some(17),
+            "sites[0].outages[0].when[0]",
+            "no alarm",
+        ),
+        (
+            "outage rule on an unknown zone",
+            format!(
+                "{GOOD_DEVICE}[[sites.outages]]\nid = \"F1\"\ncause = \"breaker_trip\"\nwhen = [{{ device = \"meter1\", point = \"frequency_hz\", equals = 0 }}]\nzones = [\"Z-NONE\"]\n"
+            ),
+            Some(18),
+            "sites[0].outages[0].zones[0]",
+            "no zone",
+        ),
     ]
 }
 

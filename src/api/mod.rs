@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod consumption;
 pub mod incidents;
+pub mod outages;
 pub mod page;
 
 use crate::metrics::Metrics;
@@ -32,6 +33,7 @@ pub struct ApiState {
     pub config: Arc<crate::config::Config>,
     pub consumption: Arc<std::sync::Mutex<crate::correlate::store::AlertStore>>,
     pub incidents: Arc<std::sync::Mutex<crate::incident::store::IncidentStore>>,
+    pub outages: Arc<std::sync::Mutex<crate::outage::store::OutageStore>>,
 }
 
 fn value_json(v: &Option<Value>) -> Json {
@@ -168,13 +170,16 @@ pub fn routes(
         });
     let alarm_routes = alarms::routes(api_for_alarms.clone());
     let consumption_routes = consumption::routes(api_for_alarms.clone());
-    let incident_routes = incidents::routes(api_for_alarms);
+    let incident_routes = incidents::routes(api_for_alarms.clone());
+    let outage_routes = outages::routes(api_for_alarms);
     counted
         .and(
             alarm_routes
                 .or(consumption_routes)
                 .unify()
                 .or(incident_routes)
+                .unify()
+                .or(outage_routes)
                 .unify()
                 .or(health)
                 .unify()

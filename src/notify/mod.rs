@@ -25,6 +25,7 @@
 
 pub mod batch;
 pub mod channels;
+pub mod crm;
 pub mod deliver;
 pub mod escalate;
 pub mod message;
