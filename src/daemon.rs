@@ -53,6 +53,10 @@ pub enum DaemonError {
 pub struct Daemon {
     pub live: LiveState,
     pub alarms: Alarms,
+    /// The stores the API serves (what `vigie demo` prints as it changes).
+    pub consumption: Arc<Mutex<AlertStore>>,
+    pub incidents: Arc<Mutex<IncidentStore>>,
+    pub outages: Arc<Mutex<OutageStore>>,
     recorder: Option<std::thread::JoinHandle<()>>,
     stop_notify: watch::Sender<bool>,
     stop_correlator: watch::Sender<bool>,
@@ -234,6 +238,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     Ok(Daemon {
         live,
         alarms,
+        consumption,
+        incidents,
+        outages,
         recorder: Some(recorder),
         stop_notify,
         notifier,

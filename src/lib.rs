@@ -11,6 +11,7 @@ pub mod alarm;
 pub mod api;
 pub mod buffer;
 pub mod config;
+pub mod console;
 pub mod correlate;
 pub mod daemon;
 pub mod demo;

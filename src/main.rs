@@ -90,6 +90,10 @@ struct DemoArgs {
     /// Seconds between summary lines.
     #[arg(long, default_value_t = 5)]
     summary_every: u64,
+    /// When the first scripted fault (the burst) starts, e.g. "20s"; the feeder trip and
+    /// the silent transmitter follow 3 and 6 minutes later. Default: 3 minutes.
+    #[arg(long, value_parser = config::duration::parse)]
+    first_fault: Option<Duration>,
 }
 
 #[derive(Args)]
@@ -418,12 +422,19 @@ async fn run(path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     })?;
     let daemon = vigie::daemon::start(&network, listen).await?;
     out!("vigie running: API on http://{}", daemon.api_addr);
-    summaries(&daemon, Duration::from_secs(10), None).await;
+    summaries(&daemon, Duration::from_secs(10), None, false).await;
     daemon.shutdown(Duration::from_secs(10)).await;
     Ok(())
 }
 
-async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Option<Duration>) {
+/// Prints a summary line every `every`, and alarm events, incidents and outages as they
+/// happen (`alerts`: also consumption alerts' classes), until `limit` passes or a signal.
+async fn summaries(
+    daemon: &vigie::daemon::Daemon,
+    every: Duration,
+    limit: Option<Duration>,
+    alerts: bool,
+) {
     let stop = async {
         match limit {
             Some(d) => tokio::time::sleep(d).await,
@@ -437,6 +448,7 @@ async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Optio
     let mut at = std::time::Instant::now();
     let mut alarm_tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_seq = None;
+    let mut seen = vigie::console::Seen::default();
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -444,7 +456,12 @@ async fn summaries(daemon: &vigie::daemon::Daemon, every: Duration, limit: Optio
                 out!("{}", daemon.summary(&mut last, at.elapsed()));
                 at = std::time::Instant::now();
             }
-            _ = alarm_tick.tick() => print_alarm_events(daemon, &mut last_seq).await,
+            _ = alarm_tick.tick() => {
+                print_alarm_events(daemon, &mut last_seq).await;
+                for line in vigie::console::changes(daemon, &mut seen, alerts).await {
+                    out!("{line}");
+                }
+            }
         }
     }
 }
@@ -516,6 +533,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         data_dir: a.data_dir,
         listen: Some(a.listen),
         influxdb,
+        first_fault: a.first_fault,
     };
     let (sim, daemon, network) = vigie::demo::start(opts).await?;
     out!(
@@ -530,15 +548,34 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         "API: http://{0}/api/v1/points  http://{0}/metrics  http://{0}/health",
         daemon.api_addr
     );
+    let first = a.first_fault.unwrap_or(Duration::from_secs(180));
+    let at = |later: u64| humantime::format_duration(first + Duration::from_secs(later));
     out!(
-        "scripted faults (every 15 min): PS-01 burst at 3 min, SS-12 feeder 2 trip at 6 min, BH-03 level transmitter silent at 9 min"
+        "scripted faults (every 15 min): PS-01 burst at {}, SS-12 feeder 2 trip at {}, BH-03 level transmitter silent at {}",
+        at(0),
+        at(180),
+        at(360)
     );
+    out!(
+        "the CRM stand-in posts 20 customers' alerts in Z-NORTH after each burst and one in quiet Z-SOUTH: watch the incidents and outages below, or http://{}/api/v1/incidents",
+        daemon.api_addr
+    );
+    let (stop_crm, crm_stop) = tokio::sync::watch::channel(false);
+    let crm = tokio::spawn(vigie::demo::crm::run(
+        daemon.api_addr,
+        daemon.alarms.clone(),
+        |line| out!("{line}"),
+        crm_stop,
+    ));
     summaries(
         &daemon,
         Duration::from_secs(a.summary_every.max(1)),
         a.duration,
+        true,
     )
     .await;
+    let _ = stop_crm.send(true);
+    let _ = crm.await;
     daemon.shutdown(Duration::from_secs(10)).await;
     drop(sim);
     Ok(())

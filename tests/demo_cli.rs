@@ -341,6 +341,65 @@ fn demo_serves_every_point_good_and_exits_after_its_duration() {
     );
 }
 
+/// Issue 4's demo: the scripted burst becomes one incident linking the burst's alarms and
+/// the 20 alerts the CRM stand-in posts for Z-NORTH, marked explained; the lone alert of
+/// quiet Z-SOUTH is customer_side. Printed as it happens, and served by the API.
+#[test]
+fn demo_shows_the_burst_becoming_one_incident_with_its_customers_alerts() {
+    let mut demo = Demo::start(&["--first-fault", "5s", "--duration", "60s"]);
+    let incident = demo.process.wait_line(
+        Duration::from_secs(50),
+        "the burst's incident in the demo's output",
+        |l| {
+            (l.starts_with("incident #") && l.contains("Z-NORTH") && l.contains("20 alert(s)"))
+                .then(|| l.to_string())
+        },
+    );
+    assert!(incident.contains("(correlation, critical)"), "{incident}");
+    let (status, body) = demo.get("/api/v1/incidents");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let list = v["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one incident: {body}");
+    assert_eq!(list[0]["zone"], "Z-NORTH");
+    assert_eq!(list[0]["links"]["alerts"].as_array().unwrap().len(), 20);
+    assert!(
+        list[0]["links"]["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a
+                .as_str()
+                .unwrap()
+                .starts_with("PS-01:PT-101:pressure_bar:")),
+        "{body}"
+    );
+    let (_, body) = demo.get("/api/v1/consumption-alerts?zone=Z-NORTH");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let alerts = v["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 20);
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["classification"] == "explained_by_network_event"),
+        "{body}"
+    );
+    demo.process.wait_line(
+        Duration::from_secs(5),
+        "the quiet zone's alert classified",
+        |l| (l == "alerts classified: 1 in Z-SOUTH customer_side").then_some(()),
+    );
+    let out = demo.process.stdout().join("\n");
+    assert!(
+        out.contains("CRM: 20 overconsumption alerts posted for Z-NORTH"),
+        "{out}"
+    );
+    assert!(
+        out.contains("alerts classified: 20 in Z-NORTH explained_by_network_event"),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // (b) InfluxDB 1.x, v1 write API
 // ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! `vigie demo`: the simulator with three sites (pumping station, substation, borehole) and
 //! the daemon polling it, from the embedded `sim.toml` and `vigie.toml` beside this file.
 
+pub mod crm;
+
 use crate::config::{self, CheckError, InfluxConfig, Network};
 use crate::daemon::{self, Daemon};
 use crate::sim::{self, RunningSim, SimConfig, World};
@@ -30,6 +32,9 @@ pub struct DemoOptions {
     pub data_dir: PathBuf,
     pub listen: Option<SocketAddr>,
     pub influxdb: Option<InfluxConfig>,
+    /// When the first scripted fault (the burst) starts; the others keep their spacing.
+    /// None: as `sim.toml` says (3 minutes).
+    pub first_fault: Option<std::time::Duration>,
 }
 
 /// The generated `vigie.toml` for simulator addresses `bound` (name → address).
@@ -48,6 +53,13 @@ pub fn vigie_toml(bound: &[(String, SocketAddr)], data_dir: &Path) -> String {
 pub async fn start(opts: DemoOptions) -> Result<(RunningSim, Daemon, Network), DemoError> {
     let mut sim_config = SimConfig::parse(Path::new("demo/sim.toml"), SIM_TOML)?;
     sim_config.profiles_dir = opts.profiles_dir.clone();
+    if let Some(first) = opts.first_fault
+        && let Some(earliest) = sim_config.faults.iter().map(|f| f.start).min()
+    {
+        for f in &mut sim_config.faults {
+            f.start = f.start - earliest + first;
+        }
+    }
     let running = sim::start(World::new(sim_config)?).await?;
     let text = vigie_toml(&running.addresses, &opts.data_dir);
     let mut network = config::check::from_text(

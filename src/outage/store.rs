@@ -12,7 +12,7 @@ use crate::config::Utility;
 use crate::config::outages::OutageCause;
 use crate::notify::crm::{self, CrmEvent, CrmEventKind};
 use crate::sql_filter::Filter;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 
 /// Store errors.
@@ -242,7 +242,12 @@ impl OutageStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: the write lock from the start (waiting up to busy_timeout for it), so a
+        // read in the transaction never has to upgrade while another connection writes.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let out = f(&tx)?;
         tx.commit().map_err(err)?;
         Ok(out)
