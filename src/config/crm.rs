@@ -1,5 +1,6 @@
 //! `[crm]`: the CRM's webhook. vigie posts each consumption alert's classification and each
-//! outage's start, update and end to it, through a persisted outbox (README "CRM").
+//! outage's start, update and end to it, through a persisted outbox (README "CRM webhook",
+//! [`crate::notify::crm`]).
 
 use super::duration;
 use serde::Deserialize;
@@ -18,10 +19,30 @@ pub struct CrmConfig {
     /// Per request; default 10 s.
     #[serde(default = "default_timeout", deserialize_with = "duration::de")]
     pub timeout: Duration,
+    /// Events in one request at most; default 100, 1 to [`MAX_BATCH_SIZE`].
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Events delivered, refused or discarded are kept this long in the outbox (for
+    /// inspection), then deleted; events waiting for the CRM are never deleted. Default
+    /// 30 days, at least 1 hour.
+    #[serde(default = "default_retention", deserialize_with = "duration::de")]
+    pub retention: Duration,
 }
+
+/// The most events in one request.
+pub const MAX_BATCH_SIZE: usize = 1000;
 
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_batch_size() -> usize {
+    100
+}
+
+/// The default `retention`: 30 days.
+pub fn default_retention() -> Duration {
+    Duration::from_secs(30 * 86_400)
 }
 
 /// Checks `[crm]`; `(key, message)` per problem.
@@ -37,6 +58,31 @@ pub fn validate(c: &CrmConfig) -> Vec<(String, String)> {
     }
     if c.timeout.is_zero() {
         out.push(("crm.timeout".into(), "must be more than 0s".into()));
+    }
+    if !(1..=MAX_BATCH_SIZE).contains(&c.batch_size) {
+        out.push((
+            "crm.batch_size".into(),
+            format!("must be 1 to {MAX_BATCH_SIZE}"),
+        ));
+    }
+    if c.retention < Duration::from_secs(3600) {
+        out.push(("crm.retention".into(), "must be at least 1h".into()));
+    }
+    for (name, value) in &c.headers {
+        let bad_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err();
+        if bad_name || reqwest::header::HeaderValue::from_str(value).is_err() {
+            out.push((
+                format!("crm.headers.{name}"),
+                "not a valid HTTP header name and value".into(),
+            ));
+        }
+        if name.eq_ignore_ascii_case("idempotency-key") || name.eq_ignore_ascii_case("content-type")
+        {
+            out.push((
+                format!("crm.headers.{name}"),
+                "set by vigie; remove it".into(),
+            ));
+        }
     }
     out
 }
