@@ -86,3 +86,50 @@ pub fn validate(c: &CrmConfig) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<String> {
+        let c: CrmConfig = toml::from_str(text).expect("parses");
+        validate(&c).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn crm_defaults_are_valid() {
+        let c: CrmConfig =
+            toml::from_str("webhook_url = \"https://crm.example.net/h\"").expect("parses");
+        assert_eq!(
+            (c.timeout, c.batch_size, c.retention),
+            (Duration::from_secs(10), 100, default_retention())
+        );
+        assert!(validate(&c).is_empty());
+    }
+
+    #[test]
+    fn crm_validation_names_each_bad_key() {
+        let text = r#"
+            webhook_url = "ftp://crm.example.net/h"
+            timeout = "0s"
+            batch_size = 0
+            retention = "5m"
+            headers = { "Idempotency-Key" = "mine", "Bad Name" = "x" }
+        "#;
+        assert_eq!(
+            keys(text),
+            [
+                "crm.webhook_url",
+                "crm.timeout",
+                "crm.batch_size",
+                "crm.retention",
+                "crm.headers.Bad Name",
+                "crm.headers.Idempotency-Key"
+            ]
+        );
+        assert_eq!(
+            keys("webhook_url = \"http://h/\"\nbatch_size = 1001"),
+            ["crm.batch_size"]
+        );
+    }
+}
