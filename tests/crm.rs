@@ -17,6 +17,19 @@ use vigie::notify::crm::{CrmEvent, CrmEventKind, publish};
 const TOKEN: &str = "Bearer crm-secret";
 
 fn network(tmp: &Path, crm_url: &str, batch_size: usize) -> vigie::config::Network {
+    let crm = format!(
+        r#"[crm]
+webhook_url = "{crm_url}"
+headers = {{ Authorization = "{TOKEN}" }}
+timeout = "2s"
+batch_size = {batch_size}
+"#
+    );
+    network_with(tmp, &crm)
+}
+
+/// The test network with `crm` (a `[crm]` section, or nothing).
+fn network_with(tmp: &Path, crm: &str) -> vigie::config::Network {
     let text = format!(
         r#"
 [daemon]
@@ -24,11 +37,7 @@ profiles_dir = {profiles:?}
 data_dir = {data:?}
 [correlate]
 interval = "1s"
-[crm]
-webhook_url = "{crm_url}"
-headers = {{ Authorization = "{TOKEN}" }}
-timeout = "2s"
-batch_size = {batch_size}
+{crm}
 [[zones]]
 id = "Z-NORTH"
 utility = "water"
@@ -330,5 +339,43 @@ fn a_refused_event_is_given_up_and_the_next_ones_still_go() {
     );
     assert_eq!(metric(&v, "vigie_crm_events_sent_total"), 9.0);
     assert_eq!(metric(&v, "vigie_crm_events_pending"), 0.0);
+    v.stop();
+}
+
+#[test]
+fn without_crm_events_are_discarded_and_a_crm_configured_later_gets_only_new_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = network_with(tmp.path(), "");
+    InProcess::start(&plain).stop(); // the database and its tables
+    let old = publish_outages(tmp.path(), &["OLD"]);
+    let v = InProcess::start(&plain);
+    let db = tmp.path().join("var").join("alarms.sqlite");
+    let status = |id: i64| -> String {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT status FROM crm_outbox WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    eventually(Duration::from_secs(10), "the old events discarded", || {
+        old.iter()
+            .all(|id| status(*id) == "discarded")
+            .then_some(())
+    });
+    v.stop();
+
+    let rx = HttpReceiver::start(0);
+    let v = InProcess::start(&network(tmp.path(), &rx.url("/crm/events"), 100));
+    let new = publish_outages(tmp.path(), &["NEW"]);
+    let events = eventually(Duration::from_secs(10), "the new events", || {
+        let e = delivered(&rx);
+        (e.len() >= 3).then_some(e)
+    });
+    assert_eq!(
+        ids(&events),
+        new,
+        "only what happened with [crm] configured"
+    );
+    assert!(new.iter().all(|id| status(*id) == "sent"));
     v.stop();
 }
