@@ -12,6 +12,7 @@ use crate::correlate::run::Correlator;
 use crate::correlate::store::AlertStore;
 use crate::incident::store::IncidentStore;
 use crate::metrics::Metrics;
+use crate::notify::crm::CrmMetrics;
 use crate::notify::{self, NotifyMetrics};
 use crate::outage::run::Tracker;
 use crate::outage::store::OutageStore;
@@ -63,6 +64,8 @@ pub struct Daemon {
     correlator: Option<JoinHandle<()>>,
     outage_tracker: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
+    stop_crm: watch::Sender<bool>,
+    crm_feed: Option<JoinHandle<()>>,
     pub metrics: Arc<Metrics>,
     /// Where the API listens (the real port when 0 was asked).
     pub api_addr: SocketAddr,
@@ -172,6 +175,17 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         ))
     });
 
+    // The CRM feed reads its outbox in the same file (the correlator and the outage tracker
+    // publish to it); without [crm] it discards what is published.
+    let crm_metrics = Arc::new(CrmMetrics::default());
+    let (stop_crm, crm_stop_rx) = watch::channel(false);
+    let crm_feed = tokio::spawn(notify::crm::deliver::run(
+        cfg.crm.clone(),
+        cfg.daemon.data_dir.clone(),
+        crm_metrics.clone(),
+        crm_stop_rx,
+    ));
+
     let sinks: Vec<Box<dyn drain::Sink>> = vec![
         Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(InfluxSink::new(
@@ -226,6 +240,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         metrics: metrics.clone(),
         alarms: alarms.clone(),
         notify: notify_metrics.clone(),
+        crm: crm_metrics,
         config: Arc::new(cfg.clone()),
         consumption: consumption.clone(),
         incidents: incidents.clone(),
@@ -244,6 +259,8 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         recorder: Some(recorder),
         stop_notify,
         notifier,
+        stop_crm,
+        crm_feed: Some(crm_feed),
         stop_correlator,
         correlator: Some(correlator),
         outage_tracker: Some(outage_tracker),
@@ -350,6 +367,16 @@ impl Daemon {
                 .is_err()
         {
             tracing::error!("the notifier did not stop within 10 s");
+        }
+        // The CRM feed last of the database's users: the correlator has stopped publishing.
+        // A request in flight gets a moment; events not sent wait for the next start.
+        let _ = self.stop_crm.send(true);
+        if let Some(c) = self.crm_feed.take()
+            && tokio::time::timeout(Duration::from_secs(10), c)
+                .await
+                .is_err()
+        {
+            tracing::error!("the CRM feed did not stop within 10 s");
         }
         let _ = self.stop_writer.send(true);
         if tokio::time::timeout(grace, &mut self.writer).await.is_err() {

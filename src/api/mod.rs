@@ -29,6 +29,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub alarms: crate::alarm::recorder::Alarms,
     pub notify: Arc<crate::notify::NotifyMetrics>,
+    /// The CRM feed's counters.
+    pub crm: Arc<crate::notify::crm::CrmMetrics>,
     /// The configuration (zones, for checking consumption alerts).
     pub config: Arc<crate::config::Config>,
     pub consumption: Arc<std::sync::Mutex<crate::correlate::store::AlertStore>>,
@@ -132,6 +134,7 @@ pub fn routes(
             .then(|a: ApiState| async move {
                 let mut text = a.metrics.render();
                 text.push_str(&alarms::metrics_text(&a).await);
+                text.push_str(&a.crm.render());
                 warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
                     .into_response()
             });

@@ -1,9 +1,10 @@
 //! The correlator's task: every `[correlate] interval`, the alarm journal's episodes and the
-//! stored consumption alerts of the last [`LOOKBACK`] go through [`classify`]; each alert's
-//! class is stored, and each proposed incident is opened (or updated, by its key).
+//! stored consumption alerts of the last [`LOOKBACK`] go through [`classify`]; each proposed
+//! incident is opened (or updated, by its key), then each alert's class is stored (a change
+//! is published to the CRM feed with the incident that links the alert).
 
 use super::classify::{AlarmEpisode, ClassifyConfig, IncidentKind, ProposedIncident, classify};
-use super::store::{AlertQuery, AlertStore};
+use super::store::{AlertQuery, AlertStore, Classified};
 use crate::alarm::recorder::Alarms;
 use crate::alarm::store::HistoryQuery;
 use crate::alarm::{AlarmEvent, Priority, StateName};
@@ -132,29 +133,41 @@ impl Correlator {
                 })
                 .map_err(|e| e.to_string())?;
             let c = classify(&list, &episodes, &zones, &cfg, now);
-            let classes: Vec<(String, &str)> = c
+            // Incidents first: each alert's event names the incident that links it.
+            let mut opened = 0;
+            let mut linked: HashMap<&str, i64> = HashMap::new();
+            {
+                let mut store = incidents
+                    .lock()
+                    .map_err(|_| "incident store unavailable".to_string())?;
+                for p in &c.incidents {
+                    let (i, created) = store
+                        .upsert_correlated(&p.key, &incident(p, &episodes), now)
+                        .map_err(|e| e.to_string())?;
+                    if created {
+                        opened += 1;
+                        tracing::info!(incident = i.id, zone = %p.zone, title = %p.title, "incident opened by correlation");
+                    }
+                    for a in &p.alert_ids {
+                        let oldest = linked.entry(a.as_str()).or_insert(i.id);
+                        *oldest = (*oldest).min(i.id);
+                    }
+                }
+            }
+            let classes: Vec<Classified<'_>> = c
                 .alerts
                 .iter()
-                .map(|(id, class)| (id.clone(), class.as_str()))
+                .map(|(id, class)| Classified {
+                    alert_id: id,
+                    class: class.as_str(),
+                    incident_id: linked.get(id.as_str()).copied(),
+                })
                 .collect();
             let changed = alerts
                 .lock()
                 .map_err(|_| "alert store unavailable".to_string())?
-                .set_classifications(&classes)
+                .set_classifications(&classes, now)
                 .map_err(|e| e.to_string())?;
-            let mut opened = 0;
-            let mut store = incidents
-                .lock()
-                .map_err(|_| "incident store unavailable".to_string())?;
-            for p in &c.incidents {
-                let (i, created) = store
-                    .upsert_correlated(&p.key, &incident(p, &episodes), now)
-                    .map_err(|e| e.to_string())?;
-                if created {
-                    opened += 1;
-                    tracing::info!(incident = i.id, zone = %p.zone, title = %p.title, "incident opened by correlation");
-                }
-            }
             Ok((changed, opened))
         })
         .await;

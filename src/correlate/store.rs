@@ -2,10 +2,14 @@
 //! [`crate::alarm::store::FILE_NAME`]), table `consumption_alerts`: one row per `alert_id`,
 //! with the time it was received and its classification (None until the correlator has
 //! seen it).
+//!
+//! Each change of an alert's classification is published to the CRM feed
+//! ([`crate::notify::crm`], event `alert_classified`) in the transaction that stores it.
 
-use super::alerts::{ConsumptionAlert, parse_period};
+use super::alerts::{ConsumptionAlert, parse_period, utility_name};
+use crate::notify::crm::{self, CrmEvent, CrmEventKind};
 use crate::sql_filter::Filter;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 
 /// Store errors.
@@ -56,6 +60,53 @@ pub struct AlertQuery {
     pub limit: usize,
 }
 
+/// An alert's class as a correlation pass found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified<'a> {
+    pub alert_id: &'a str,
+    /// `explained_by_network_event`, `customer_side` or `unsupervised_cluster`.
+    pub class: &'a str,
+    /// The incident that links the alert (the oldest, when several do), if any.
+    pub incident_id: Option<i64>,
+}
+
+/// What the CRM should tell the customer, per class.
+pub fn advice(class: &str) -> &'static str {
+    match class {
+        "explained_by_network_event" => {
+            "a network event in the customer's zone explains the consumption; do not advise a leak search at home"
+        }
+        "customer_side" => {
+            "no network event: advise the customer to check the internal installation"
+        }
+        "unsupervised_cluster" => {
+            "several customers of the zone are affected; engineers investigate a suspected network anomaly"
+        }
+        _ => "",
+    }
+}
+
+/// The `data` of an `alert_classified` event: `alert_id`, `customer_ref`, `meter_id`,
+/// `utility`, `zone` (null when the stored alert cannot be read back), `classification`,
+/// `previous_classification` (null the first time), `incident_id` (or null) and `advice`.
+pub fn classified_event(
+    c: &Classified<'_>,
+    alert: Option<&ConsumptionAlert>,
+    previous: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "alert_id": c.alert_id,
+        "customer_ref": alert.map(|a| a.customer_ref.as_str()),
+        "meter_id": alert.map(|a| a.meter_id.as_str()),
+        "utility": alert.map(|a| utility_name(a.utility)),
+        "zone": alert.map(|a| a.zone.as_str()),
+        "classification": c.class,
+        "previous_classification": previous,
+        "incident_id": c.incident_id,
+        "advice": advice(c.class),
+    })
+}
+
 /// The open table.
 pub struct AlertStore {
     conn: Connection,
@@ -88,6 +139,7 @@ impl AlertStore {
                 ON consumption_alerts(zone, period_end_ns);",
         )
         .map_err(err)?;
+        crm::create_tables(&conn).map_err(err)?;
         Ok(AlertStore { conn, path })
     }
 
@@ -110,7 +162,12 @@ impl AlertStore {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: these transactions read before they write; a deferred one would fail
+        // at once when another connection writes meanwhile.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let mut out = Vec::with_capacity(alerts.len());
         for a in alerts {
             let body = serde_json::to_string(a).unwrap_or_default();
@@ -149,26 +206,55 @@ impl AlertStore {
         Ok(out)
     }
 
-    /// Sets the classification of each alert (by id) that changed; returns how many did.
+    /// Sets the classification of each alert that changed and, in the same transaction,
+    /// publishes an `alert_classified` event for it (see [`classified_event`]); `now_ns`
+    /// is the events' time. Returns how many changed.
     pub fn set_classifications(
         &mut self,
-        classes: &[(String, &str)],
+        classes: &[Classified<'_>],
+        now_ns: i64,
     ) -> Result<usize, AlertStoreError> {
         let path = self.path.clone();
         let err = |source| AlertStoreError {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: these transactions read before they write; a deferred one would fail
+        // at once when another connection writes meanwhile.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let mut changed = 0;
-        for (id, class) in classes {
-            changed += tx
-                .execute(
-                    "UPDATE consumption_alerts SET classification = ?2
-                     WHERE alert_id = ?1 AND classification IS NOT ?2",
-                    params![id, class],
+        for c in classes {
+            let row: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT body, classification FROM consumption_alerts WHERE alert_id = ?1",
+                    [c.alert_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
+                .optional()
                 .map_err(err)?;
+            let Some((body, previous)) = row else {
+                continue;
+            };
+            if previous.as_deref() == Some(c.class) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE consumption_alerts SET classification = ?2 WHERE alert_id = ?1",
+                params![c.alert_id, c.class],
+            )
+            .map_err(err)?;
+            changed += 1;
+            let alert: Option<ConsumptionAlert> = serde_json::from_str(&body).ok();
+            let event = CrmEvent {
+                kind: CrmEventKind::AlertClassified,
+                key: c.alert_id,
+                time_ns: now_ns,
+                data: classified_event(c, alert.as_ref(), previous.as_deref()),
+            };
+            crm::publish(&tx, &event).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(changed)

@@ -22,6 +22,10 @@
 //! journal to the outbox), [`outbox`] (the tables; `schema` creates and updates them), [`batch`] (what goes together in one
 //! message, and when), [`deliver`] (the delivery worker), [`message`] and [`payload`]
 //! (what a message says), [`channels`] (e-mail, SMS, webhook).
+//!
+//! [`crm`] is the CRM's webhook feed (alert classifications, outages): its own outbox in
+//! the same database and its own delivery worker, sharing the instance id, the HTTP
+//! failure rules and the backoff.
 
 pub mod batch;
 pub mod channels;
@@ -44,7 +48,7 @@ use crate::config::Config;
 use crate::config::notify::NotifyConfig;
 use jiff::tz::TimeZone;
 use outbox::Db;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -119,10 +123,14 @@ pub async fn run(
     let router = Arc::new(route::Router::new(&cfg, &config, tz.clone()));
     let render = message::Render::new(&cfg.public_url, tz, &config);
     let limits = Arc::new(deliver::LimitTable::new(&cfg));
-    let Some(plan_db) = open_retrying(&data_dir, &mut stop).await else {
+    let open = || {
+        let dir = data_dir.clone();
+        move || Db::open(&dir).map(|db| Arc::new(Mutex::new(db)))
+    };
+    let Some(plan_db) = open_retrying("notifier", &mut stop, open()).await else {
         return;
     };
-    let Some(send_db) = open_retrying(&data_dir, &mut stop).await else {
+    let Some(send_db) = open_retrying("notifier", &mut stop, open()).await else {
         return;
     };
     let instance = send_db
@@ -152,25 +160,30 @@ pub async fn run(
     tracing::info!("notifier stopped");
 }
 
-/// Opens the database, retrying until it works or `stop` turns true (None).
-async fn open_retrying(
-    data_dir: &Path,
+/// Runs `open` on a blocking thread, retrying (1 s doubling to 30 s, each failure logged
+/// as `{what}: {error}`) until it works or `stop` turns true (None).
+pub(crate) async fn open_retrying<T, E>(
+    what: &str,
     stop: &mut watch::Receiver<bool>,
-) -> Option<Arc<Mutex<Db>>> {
+    open: impl Fn() -> Result<T, E> + Clone + Send + 'static,
+) -> Option<T>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
     let mut delay = Duration::from_secs(1);
     loop {
         if *stop.borrow() {
             return None;
         }
-        let dir = data_dir.to_path_buf();
-        let opened = tokio::task::spawn_blocking(move || Db::open(&dir))
+        let opened = tokio::task::spawn_blocking(open.clone())
             .await
-            .map_err(|e| NotifyError::Task(e.to_string()))
-            .and_then(|r| r);
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         match opened {
-            Ok(db) => return Some(Arc::new(Mutex::new(db))),
+            Ok(db) => return Some(db),
             Err(e) => tracing::error!(
-                "notifier: {e}; retrying in {}",
+                "{what}: {e}; retrying in {}",
                 humantime::format_duration(delay)
             ),
         }

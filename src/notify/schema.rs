@@ -74,6 +74,27 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     )
 }
 
+/// This database's instance id (16 hex digits): made once, at the first call, and kept in
+/// `notify_instance` (created when missing). Part of every notification's message id and
+/// of the CRM's `Idempotency-Key`s ([`super::crm`]), so that two vigie installations never
+/// make the same id.
+pub(crate) fn instance(conn: &Connection) -> rusqlite::Result<String> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS notify_instance(
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            instance TEXT NOT NULL);",
+    )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO notify_instance(id, instance) VALUES (1, ?1)",
+        [format!("{:016x}", rand::random::<u64>())],
+    )?;
+    conn.query_row(
+        "SELECT instance FROM notify_instance WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Creates the tables, brings those of an earlier vigie up to date, and reads (or makes)
 /// the instance id. Returns it, and whether escalations keyed by route position wait to
 /// be moved.
@@ -113,15 +134,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<(String, bool)>
     }
     tx.execute_batch(ESCALATION_TABLE)?;
     tx.execute_batch(INDEXES)?;
-    tx.execute(
-        "INSERT OR IGNORE INTO notify_instance(id, instance) VALUES (1, ?1)",
-        [format!("{:016x}", rand::random::<u64>())],
-    )?;
-    let instance: String = tx.query_row(
-        "SELECT instance FROM notify_instance WHERE id = 1",
-        [],
-        |r| r.get(0),
-    )?;
+    let instance = instance(&tx)?;
     let legacy = table_exists(&tx, LEGACY_ESCALATIONS)?;
     tx.commit()?;
     Ok((instance, legacy))

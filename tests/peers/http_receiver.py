@@ -3,7 +3,7 @@
 
 Usage:
     python3 tests/peers/http_receiver.py --port P --log FILE.jsonl [--fail-first N]
-        [--fail-status CODE] [--reject PREFIX=CODE ...]
+        [--fail-status CODE] [--reject PREFIX=CODE ...] [--reject-body TEXT=CODE ...]
 
 Answers every request (any method, any path) with 200 "ok", except:
   - the first N requests (of those not rejected), answered CODE (default 503)
@@ -11,7 +11,9 @@ Answers every request (any method, any path) with 200 "ok", except:
     rate-limits);
   - requests whose path starts with PREFIX, always answered CODE with a reply of
     "rejected: " and 300 "x" (a receiver that refuses the request, with a long
-    explanation).
+    explanation);
+  - requests whose body contains TEXT, likewise (a receiver that refuses some
+    content, e.g. a CRM refusing an event it cannot read).
 Each request is appended to FILE.jsonl as one JSON object, flushed at once:
 
     {"time": 1717430000.123, "method": "POST", "path": "/hook?x=1",
@@ -39,11 +41,16 @@ def main():
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--fail-status", type=int, default=503)
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--reject-body", action="append", default=[])
     args = parser.parse_args()
     rejects = []
     for r in args.reject:
         prefix, _, code = r.rpartition("=")
         rejects.append((prefix, int(code)))
+    body_rejects = []
+    for r in args.reject_body:
+        text, _, code = r.rpartition("=")
+        body_rejects.append((text.encode("utf-8"), int(code)))
 
     lock = threading.Lock()
     state = {"seen": 0}
@@ -57,6 +64,7 @@ def main():
             body = self.rfile.read(length) if length > 0 else b""
             with lock:
                 rejected = [c for p, c in rejects if self.path.startswith(p)]
+                rejected += [c for t, c in body_rejects if t in body]
                 if rejected:
                     status = rejected[0]
                 else:

@@ -212,6 +212,18 @@ impl HttpReceiver {
         fail_status: u16,
         rejects: &[(&str, u16)],
     ) -> HttpReceiver {
+        HttpReceiver::start_rejecting(port, fail_first, fail_status, rejects, &[])
+    }
+
+    /// Like [`HttpReceiver::start_with`], also answering each request whose body contains
+    /// one of `body_rejects`' texts always its status (a receiver refusing some content).
+    pub fn start_rejecting(
+        port: u16,
+        fail_first: u32,
+        fail_status: u16,
+        rejects: &[(&str, u16)],
+        body_rejects: &[(&str, u16)],
+    ) -> HttpReceiver {
         let dir = tempfile::Builder::new()
             .prefix("vigie-http-receiver-")
             .tempdir()
@@ -230,6 +242,10 @@ impl HttpReceiver {
         for (prefix, code) in rejects {
             args.push("--reject".to_string());
             args.push(format!("{prefix}={code}"));
+        }
+        for (text, code) in body_rejects {
+            args.push("--reject-body".to_string());
+            args.push(format!("{text}={code}"));
         }
         let (peer, port) = Peer::spawn(
             "http_receiver",

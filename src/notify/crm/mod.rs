@@ -1,68 +1,110 @@
-//! The CRM feed's outbox: events for the CRM (alert classifications, outages' start, update
-//! and end), recorded in `<data_dir>/alarms.sqlite` in the same transaction as the change
-//! that causes them.
+//! The CRM webhook feed (issue 4 "Outages for the CRM"): each consumption alert's
+//! classification and each outage's start, update and end, POSTed to `[crm] webhook_url`
+//! so that the CRM need not poll.
+//!
+//! - [`outbox`]: the table `crm_outbox` in `<data_dir>/alarms.sqlite` and [`publish`],
+//!   which other stages call inside their own transaction (the correlator when an alert's
+//!   class changes, the outage tracker on each outage change);
+//! - [`deliver`]: the delivery worker, one request at a time, in event order.
+//!
+//! Guarantees:
+//!
+//! - **in order**: events go out by id (the order their transactions committed), one
+//!   request at a time; a request being retried holds back every later event, so the CRM
+//!   never sees an outage's end before its start;
+//! - **nothing lost** while the CRM is down or vigie restarts: a request is retried with
+//!   backoff (5 s doubling to 5 min, ±20 %) on a connection error, a timeout, a 5xx, 408 or
+//!   429, for as long as it takes;
+//! - **at least once, with a key to drop repeats**: each request carries an
+//!   `Idempotency-Key` `vigie-crm-{instance}-{batch}` (the database's instance id, as in
+//!   notifications, and the request's first event id), the same on every retry and after a
+//!   restart; each event its `id`. vigie stopping between a 2xx and recording it sends that
+//!   request again at the next start;
+//! - **a refused event does not block the feed**: a 4xx other than 408 and 429 says the CRM
+//!   will never take this content: a request of several events is split into one request
+//!   per event, and an event refused alone is marked `failed`, logged with the answer's
+//!   first 200 characters and counted (`vigie_crm_events_failed_total`); the next events go.
+//!
+//! Events are recorded whether or not `[crm]` is configured (their producers do not read
+//! the configuration). Without `[crm]`, the worker marks them `discarded` at start and each
+//! minute, so that a CRM configured later receives only what happens from then on, not
+//! months of history (`GET /api/v1/outages` and `GET /api/v1/consumption-alerts` give it the
+//! present state). Events no longer pending are deleted after `[crm] retention` (30 days by
+//! default; without `[crm]`, 30 days); pending events are never deleted.
 
-use rusqlite::{Connection, params};
+pub mod deliver;
+pub mod outbox;
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrmEventKind {
-    AlertClassified,
-    OutageStarted,
-    OutageUpdated,
-    OutageEnded,
+#[cfg(test)]
+mod tests;
+
+pub use outbox::{CrmEvent, CrmEventKind, create_tables, publish};
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// CRM feed errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    /// The alarm database (which holds the outbox) could not be opened or used.
+    #[error("CRM outbox in {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A database task died.
+    #[error("CRM outbox task: {0}")]
+    Task(String),
 }
 
-impl CrmEventKind {
-    /// The name in the outbox and the CRM's payload.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CrmEventKind::AlertClassified => "alert_classified",
-            CrmEventKind::OutageStarted => "outage_started",
-            CrmEventKind::OutageUpdated => "outage_updated",
-            CrmEventKind::OutageEnded => "outage_ended",
+/// The CRM feed's counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CrmMetrics {
+    /// Events delivered (2xx), since start.
+    pub sent: AtomicU64,
+    /// Events the CRM refused (a 4xx other than 408 and 429), given up, since start.
+    pub failed: AtomicU64,
+    /// Events waiting in the outbox now (a gauge).
+    pub pending: AtomicU64,
+    /// Failed requests that will be retried (connection errors, timeouts, 5xx, 408, 429),
+    /// since start.
+    pub delivery_errors: AtomicU64,
+}
+
+impl CrmMetrics {
+    /// The counters in Prometheus text format.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let g = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        let mut o = String::new();
+        for (name, kind, help, v) in [
+            (
+                "vigie_crm_events_sent_total",
+                "counter",
+                "Events delivered to the CRM webhook.",
+                g(&self.sent),
+            ),
+            (
+                "vigie_crm_events_failed_total",
+                "counter",
+                "Events the CRM webhook refused (4xx other than 408 and 429), given up.",
+                g(&self.failed),
+            ),
+            (
+                "vigie_crm_delivery_errors_total",
+                "counter",
+                "Failed requests to the CRM webhook that will be retried.",
+                g(&self.delivery_errors),
+            ),
+            (
+                "vigie_crm_events_pending",
+                "gauge",
+                "Events waiting in the CRM outbox.",
+                g(&self.pending),
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
+        o
     }
-}
-
-/// One event for the CRM.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CrmEvent<'a> {
-    pub kind: CrmEventKind,
-    /// The alert id or the outage id.
-    pub key: &'a str,
-    /// When it happened, ns since the epoch.
-    pub time_ns: i64,
-    pub data: serde_json::Value,
-}
-
-/// Creates the outbox table when missing.
-pub fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS crm_outbox(
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_ns INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            key TEXT NOT NULL,
-            data TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            due_ns INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            sent_ns INTEGER);",
-    )
-}
-
-/// Records `event`; call it inside the transaction that makes the change. Returns its id.
-pub fn publish(conn: &Connection, event: &CrmEvent<'_>) -> rusqlite::Result<i64> {
-    conn.execute(
-        "INSERT INTO crm_outbox(created_ns, kind, key, data) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            event.time_ns,
-            event.kind.as_str(),
-            event.key,
-            event.data.to_string()
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
 }
