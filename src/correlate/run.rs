@@ -132,8 +132,12 @@ impl Correlator {
                     ..Default::default()
                 })
                 .map_err(|e| e.to_string())?;
+            // Without the night-flow table the alarms still correlate.
             let rises = super::night_flow::store::rises_since(&data_dir, now - LOOKBACK_NS)
-                .map_err(|e| e.to_string())?;
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "correlator: cannot read the night flow rises");
+                    Vec::new()
+                });
             let c = classify(&list, &episodes, &rises, &zones, &cfg, now);
             let classes: Vec<(String, &str)> = c
                 .alerts
