@@ -48,6 +48,8 @@ pub enum DaemonError {
     Incidents(#[from] crate::incident::store::IncidentError),
     #[error(transparent)]
     Outages(#[from] crate::outage::store::OutageError),
+    #[error(transparent)]
+    NightFlow(#[from] crate::correlate::night_flow::NightFlowError),
 }
 
 /// A running pipeline.
@@ -59,6 +61,8 @@ pub struct Daemon {
     pub incidents: Arc<Mutex<IncidentStore>>,
     pub outages: Arc<Mutex<OutageStore>>,
     recorder: Option<std::thread::JoinHandle<()>>,
+    /// The night-flow recorder; ends when the drain drops its sink.
+    night_flow: Option<std::thread::JoinHandle<()>>,
     stop_notify: watch::Sender<bool>,
     stop_correlator: watch::Sender<bool>,
     correlator: Option<JoinHandle<()>>,
@@ -186,7 +190,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         crm_stop_rx,
     ));
 
-    let sinks: Vec<Box<dyn drain::Sink>> = vec![
+    // Minimum night flow: its sink after the others, its thread ends with the drain.
+    let night_flow = crate::correlate::night_flow::start(cfg, &catalog, handoff.clone())?;
+    let mut sinks: Vec<Box<dyn drain::Sink>> = vec![
         Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(InfluxSink::new(
             catalog.clone(),
@@ -197,6 +203,10 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         )),
         Box::new(AlarmSink::new(alarms.clone())),
     ];
+    let night_flow = night_flow.map(|(sink, thread)| {
+        sinks.push(Box::new(sink));
+        thread
+    });
     let drain = tokio::spawn(drain::run(
         consumers,
         sinks,
@@ -257,6 +267,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         incidents,
         outages,
         recorder: Some(recorder),
+        night_flow,
         stop_notify,
         notifier,
         stop_crm,
@@ -327,6 +338,16 @@ impl Daemon {
         }
         let _ = self.stop_drain.send(true);
         let _ = (&mut self.drain).await;
+        // The drain dropped the night-flow sink: its recorder stores what it was sent.
+        if let Some(t) = self.night_flow.take() {
+            let joined = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(Duration::from_secs(5), joined)
+                .await
+                .is_err()
+            {
+                tracing::error!("the night flow recorder did not finish within 5 s");
+            }
+        }
         let _ = self.stop_correlator.send(true);
         if let Some(c) = self.correlator.take()
             && tokio::time::timeout(Duration::from_secs(10), c)

@@ -62,7 +62,7 @@ pub fn episodes(events: &[AlarmEvent]) -> Vec<AlarmEpisode> {
 }
 
 /// The incident a proposal opens: a network event takes its alarms' highest priority, a
-/// suspected anomaly is `medium` (to investigate, nothing is known to be broken).
+/// suspected anomaly or leak is `medium` (to investigate, nothing is known to be broken).
 fn incident(p: &ProposedIncident, episodes: &[AlarmEpisode]) -> NewIncident {
     let priority = match p.kind {
         IncidentKind::NetworkEvent => episodes
@@ -71,7 +71,7 @@ fn incident(p: &ProposedIncident, episodes: &[AlarmEpisode]) -> NewIncident {
             .map(|e| e.priority)
             .max()
             .unwrap_or(Priority::High),
-        IncidentKind::SuspectedNetworkAnomaly => Priority::Medium,
+        IncidentKind::SuspectedNetworkAnomaly | IncidentKind::LeakSuspected => Priority::Medium,
     };
     NewIncident {
         title: p.title.clone(),
@@ -122,6 +122,7 @@ impl Correlator {
         let incidents = self.incidents.clone();
         let cfg = self.cfg.clone();
         let zones = self.config.zones.clone();
+        let data_dir = self.config.daemon.data_dir.clone();
         let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
             let list = alerts
                 .lock()
@@ -132,7 +133,13 @@ impl Correlator {
                     ..Default::default()
                 })
                 .map_err(|e| e.to_string())?;
-            let c = classify(&list, &episodes, &zones, &cfg, now);
+            // Without the night-flow table the alarms still correlate.
+            let rises = super::night_flow::store::rises_since(&data_dir, now - LOOKBACK_NS)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "correlator: cannot read the night flow rises");
+                    Vec::new()
+                });
+            let c = classify(&list, &episodes, &rises, &zones, &cfg, now);
             // Incidents first: each alert's event names the incident that links it.
             let mut opened = 0;
             let mut linked: HashMap<&str, i64> = HashMap::new();

@@ -3,6 +3,7 @@
 
 use crate::alarm::Priority;
 use crate::config::duration;
+use crate::correlate::night_flow::config::{NightFlowConfig, NightFlowConfigError};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ pub const DEFAULT_MIN_PRIORITY: Priority = Priority::High;
 pub const MIN_CLUSTER_FLOOR: usize = 2;
 
 /// `[correlate]` in `vigie.toml`: how alerts and alarms are matched.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyConfig {
     /// How far apart in time an alarm episode and an alert's billing period, two alerts'
@@ -80,6 +81,10 @@ pub struct ClassifyConfig {
     /// (alerts come in batches from billing, alarms are minutes long: seconds do not matter).
     #[serde(default = "default_interval", deserialize_with = "duration::de")]
     pub interval: Duration,
+    /// `[correlate.night_flow]`: minimum night flow per water zone, whose rises join the
+    /// classification (rule 2b).
+    #[serde(default)]
+    pub night_flow: NightFlowConfig,
 }
 
 fn default_interval() -> Duration {
@@ -113,6 +118,7 @@ impl Default for ClassifyConfig {
             network_conditions: default_network_conditions(),
             min_priority: DEFAULT_MIN_PRIORITY,
             interval: default_interval(),
+            night_flow: NightFlowConfig::default(),
         }
     }
 }
@@ -132,6 +138,9 @@ pub enum ClassifyConfigError {
          high_high, high, low, low_low, rate_of_change, discrete, comm_failure, stale)"
     )]
     UnknownCondition { index: usize, name: String },
+    /// A problem in `[correlate.night_flow]`.
+    #[error("{0}")]
+    NightFlow(#[from] NightFlowConfigError),
 }
 
 impl ClassifyConfigError {
@@ -142,6 +151,7 @@ impl ClassifyConfigError {
             ClassifyConfigError::UnknownCondition { index, .. } => {
                 format!("network_conditions[{index}]")
             }
+            ClassifyConfigError::NightFlow(e) => format!("night_flow.{}", e.key()),
         }
     }
 }
@@ -161,6 +171,12 @@ impl ClassifyConfig {
                 });
             }
         }
+        out.extend(
+            self.night_flow
+                .problems()
+                .into_iter()
+                .map(ClassifyConfigError::NightFlow),
+        );
         out
     }
 

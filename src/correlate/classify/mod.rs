@@ -34,7 +34,17 @@
 //!    [`ProposedIncident`] of kind [`IncidentKind::NetworkEvent`] links the group's alarms and
 //!    those alerts. An alert may overlap two events: it is linked by both incidents.
 //!    A group overlapping fewer alerts explains nothing (see "Lone alerts" below).
-//! 3. **Unsupervised cluster.** The zone's alerts not explained by step 2 are grouped by single
+//!
+//!    *2b.* **Rising night flow.** The zone's [`NightFlowRise`]s (nights whose minimum night
+//!    flow rose above its baseline, `crate::correlate::night_flow`) are grouped like
+//!    episodes (single linkage within `window`: a leak raises every night until repaired).
+//!    A group that overlaps, within `window`, `min_cluster` or more of the zone's alerts
+//!    explains them too ([`AlertClass::ExplainedByNetworkEvent`]: water is lost in the
+//!    network) and proposes one incident of kind [`IncidentKind::LeakSuspected`] that links
+//!    those alerts. Alerts already explained by an alarm event count, and are linked by
+//!    both incidents. A rise alone, or with fewer alerts, explains nothing and opens
+//!    nothing (it is logged and stored by the night-flow stage).
+//! 3. **Unsupervised cluster.** The zone's alerts not explained by steps 2 and 2b are grouped by single
 //!    linkage: sorted by `period_start`, an alert joins the current cluster when its period
 //!    starts at most `window` after the latest `period_end` so far (periods that overlap or
 //!    lie within `window` of each other). A cluster of `min_cluster` or more alerts makes all
@@ -82,8 +92,10 @@ use std::time::Duration;
 
 /// Every alarm condition name (README "Alarms", "Conditions").
 mod config;
+mod rise;
 
 pub use config::*;
+pub use rise::NightFlowRise;
 
 /// One activation of a supervision alarm, from the alarm journal: raised at `start_ns`,
 /// back to normal at `end_ns`.
@@ -137,6 +149,8 @@ pub enum IncidentKind {
     NetworkEvent,
     /// A cluster of alerts with no network alarm: for engineers to investigate.
     SuspectedNetworkAnomaly,
+    /// Alerts and a rising minimum night flow in their zone (rule 2b).
+    LeakSuspected,
 }
 
 impl IncidentKind {
@@ -145,6 +159,7 @@ impl IncidentKind {
         match self {
             IncidentKind::NetworkEvent => "network_event",
             IncidentKind::SuspectedNetworkAnomaly => "suspected_network_anomaly",
+            IncidentKind::LeakSuspected => "leak_suspected",
         }
     }
 }
@@ -154,7 +169,8 @@ impl IncidentKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProposedIncident {
     /// Deterministic: `net:{zone}:{alarm_id}:{start_ns}` with the event's earliest episode
-    /// (ties: the smallest alarm id), or `cluster:{zone}:{alert_id}` with the cluster's
+    /// (ties: the smallest alarm id), `mnf:{zone}:{night_start_ns}` with the earliest rising
+    /// night of a rise group, or `cluster:{zone}:{alert_id}` with the cluster's
     /// earliest received alert (ties: the smallest alert id). Both name the oldest member,
     /// so the key stays the same while the event or cluster grows with later alarms and
     /// alerts; when two merge, the merged one keeps the older key.
@@ -252,11 +268,13 @@ struct Group {
     end: i64,
 }
 
-/// Classifies every alert and proposes incidents (module docs: the rules). `now_ns` ends
-/// the episodes still active.
+/// Classifies every alert and proposes incidents (module docs: the rules). `rises`: the
+/// zones' rising night flows (rule 2b; empty when unknown). `now_ns` ends the episodes
+/// still active.
 pub fn classify(
     alerts: &[StoredAlert],
     episodes: &[AlarmEpisode],
+    rises: &[NightFlowRise],
     zones: &[ZoneConfig],
     cfg: &ClassifyConfig,
     now_ns: i64,
@@ -327,7 +345,11 @@ pub fn classify(
         });
     }
 
-    let mut incidents = Vec::new();
+    let mut out = Classification {
+        alerts: classes,
+        incidents: Vec::new(),
+        skipped,
+    };
     for (zone, items) in by_zone {
         let sites = &zone_sites[zone];
         let eps: Vec<Ep> = sites
@@ -336,28 +358,28 @@ pub fn classify(
             .flatten()
             .copied()
             .collect();
-        classify_zone(zone, sites, items, eps, cfg, &mut classes, &mut incidents);
+        let zone_rises: Vec<&NightFlowRise> = rises.iter().filter(|r| r.zone == zone).collect();
+        classify_zone(zone, sites, items, eps, zone_rises, cfg, &mut out);
     }
 
-    classes.sort();
-    incidents.sort_by(|a, b| (&a.zone, a.start_ns, &a.key).cmp(&(&b.zone, b.start_ns, &b.key)));
-    Classification {
-        alerts: classes,
-        incidents,
-        skipped,
-    }
+    out.alerts.sort();
+    out.incidents
+        .sort_by(|a, b| (&a.zone, a.start_ns, &a.key).cmp(&(&b.zone, b.start_ns, &b.key)));
+    out
 }
 
-/// The rules for one zone's alerts (`items`) and the network episodes on its feeding sites.
+/// The rules for one zone's alerts (`items`), the network episodes on its feeding sites
+/// and its rising night flows.
 fn classify_zone(
     zone: &str,
     fed_by: &BTreeSet<&str>,
     mut items: Vec<Item>,
     mut eps: Vec<Ep>,
+    rises: Vec<&NightFlowRise>,
     cfg: &ClassifyConfig,
-    classes: &mut Vec<(String, AlertClass)>,
-    incidents: &mut Vec<ProposedIncident>,
+    out: &mut Classification,
 ) {
+    let (classes, incidents) = (&mut out.alerts, &mut out.incidents);
     let w = cfg.window_ns();
     let min = cfg.min_cluster();
 
@@ -416,6 +438,9 @@ fn classify_zone(
             cfg,
         ));
     }
+
+    // 2b. Rising night flow.
+    rise::explain(zone, &items, rises, cfg, &mut explained, incidents);
 
     // 3. Clusters of the alerts left: single linkage of periods within `window`.
     let rest: Vec<usize> = (0..items.len()).filter(|&i| !explained[i]).collect();
@@ -660,5 +685,7 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
+#[cfg(test)]
+mod rise_tests;
 #[cfg(test)]
 mod tests;
