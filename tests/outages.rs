@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 use support::daemon::{InProcess, load_config};
 use support::eventually;
+use support::receivers::HttpReceiver;
 use vigie::sim::{self, SimConfig, World};
 
 /// The demo's sim.toml with only the feeder trip (SS-12, feeder 2) brought forward: from
@@ -203,6 +204,9 @@ const QUIET: &str = r#"
 [daemon]
 data_dir = "{DATA}"
 
+[crm]
+webhook_url = "{CRM}"
+
 [[zones]]
 id = "Z-TOWN"
 utility = "water"
@@ -220,7 +224,10 @@ fn rfc3339_in(seconds: i64) -> String {
 fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("var");
-    let text = QUIET.replace("{DATA}", &data_dir.display().to_string());
+    let crm = HttpReceiver::start(0);
+    let text = QUIET
+        .replace("{DATA}", &data_dir.display().to_string())
+        .replace("{CRM}", &crm.url("/crm/events"));
     let d = InProcess::start(&load_config(tmp.path(), &text));
 
     let (start, end) = (rfc3339_in(2), rfc3339_in(5));
@@ -319,12 +326,38 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
         400
     );
 
-    // The CRM hears of each step.
+    // The CRM hears of each step: recorded, then delivered to its webhook in that order.
     let kinds: Vec<String> = crm_events(&data_dir, id).into_iter().map(|e| e.0).collect();
     assert_eq!(
         kinds,
         ["outage_updated", "outage_started", "outage_ended"],
         "announced (planned), started, ended"
+    );
+    let delivered = eventually(Duration::from_secs(10), "the CRM's outage events", || {
+        let events: Vec<(String, String)> = crm
+            .delivered("/crm/events")
+            .iter()
+            .flat_map(|r| {
+                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+                body["events"].as_array().unwrap().clone()
+            })
+            .filter(|e| e["key"] == id.to_string())
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["data"]["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (events.len() == 3).then_some(events)
+    });
+    assert_eq!(
+        delivered,
+        [
+            ("outage_updated".to_string(), "planned".to_string()),
+            ("outage_started".into(), "active".into()),
+            ("outage_ended".into(), "ended".into())
+        ]
     );
     d.stop();
 }
