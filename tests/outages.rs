@@ -341,7 +341,7 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
                 let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
                 body["events"].as_array().unwrap().clone()
             })
-            .filter(|e| e["key"] == id.to_string())
+            .filter(|e| e["key"].as_str() == Some(id.to_string().as_str()))
             .map(|e| {
                 (
                     e["kind"].as_str().unwrap().to_string(),

@@ -12,15 +12,15 @@
 
 use super::alarms::{parse_priority, parse_time};
 use super::page::Page;
+use super::shared::{Failure, IntoFailure, nullable, text_ok, with_store};
 use super::{ApiState, error, rfc3339};
 use crate::alarm::Priority;
-use crate::incident::store::{Change, IncidentError, IncidentQuery, IncidentStore, NewIncident};
+use crate::incident::store::{Change, IncidentError, IncidentQuery, NewIncident};
 use crate::incident::{Incident, Links, Status};
 use crate::sample::now_ns;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -42,13 +42,6 @@ struct CreateBody {
     links: Links,
     /// Who opens it (default `api`).
     actor: Option<String>,
-}
-
-/// `Some(None)` when the key is present with `null`.
-fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,45 +74,22 @@ fn incident_json(i: &Incident) -> Json {
     j
 }
 
-/// An error answer: its status and message.
-type Failure = (StatusCode, String);
-
-fn store_error(e: IncidentError) -> Failure {
-    let status = match e {
-        IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
-        IncidentError::BadTransition { .. } | IncidentError::KeyReused(_) => StatusCode::CONFLICT,
-        IncidentError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, e.to_string())
+impl IntoFailure for IncidentError {
+    fn into_failure(self) -> Failure {
+        let e = self;
+        let status = match e {
+            IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
+            IncidentError::BadTransition { .. } | IncidentError::KeyReused(_) => {
+                StatusCode::CONFLICT
+            }
+            IncidentError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, e.to_string())
+    }
 }
 
 fn fail((status, message): Failure) -> warp::reply::Response {
     error(status, message)
-}
-
-/// Runs `f` on the store off the async runtime.
-async fn with_store<T: Send + 'static>(
-    store: &Arc<Mutex<IncidentStore>>,
-    f: impl FnOnce(&mut IncidentStore) -> Result<T, IncidentError> + Send + 'static,
-) -> Result<T, Failure> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || match store.lock() {
-        Ok(mut s) => f(&mut s).map_err(store_error),
-        Err(_) => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "incident store unavailable".to_string(),
-        )),
-    })
-    .await
-    .unwrap_or_else(|e| Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())))
-}
-
-fn text_ok(name: &str, v: &str, max: usize) -> Result<(), String> {
-    if v.trim().is_empty() || v.chars().count() > max {
-        Err(format!("{name}: 1 to {max} characters"))
-    } else {
-        Ok(())
-    }
 }
 
 fn check_place(a: &ApiState, zone: &Option<String>, site: &Option<String>) -> Result<(), String> {
@@ -259,7 +229,10 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
 }
 
 async fn one(id: i64, a: ApiState) -> Result<warp::reply::Response, Rejection> {
-    let r = with_store(&a.incidents, move |s| Ok((s.get(id)?, s.history(id)?))).await;
+    let r = with_store(&a.incidents, move |s| {
+        Ok::<_, IncidentError>((s.get(id)?, s.history(id)?))
+    })
+    .await;
     Ok(match r {
         Ok((i, history)) => {
             let mut j = incident_json(&i);

@@ -6,6 +6,7 @@ pub mod consumption;
 pub mod incidents;
 pub mod outages;
 pub mod page;
+pub mod shared;
 
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};

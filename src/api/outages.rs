@@ -18,16 +18,16 @@
 
 use super::alarms::parse_time;
 use super::page::Page;
+use super::shared::{Failure, IntoFailure, nullable, text_ok, with_store};
 use super::{ApiState, error};
 use crate::config::outages::OutageCause;
 use crate::outage::area::{feature_collection, zones_at};
-use crate::outage::store::{Declared, DeclaredChange, OutageError, OutageQuery, OutageStore};
+use crate::outage::store::{Declared, DeclaredChange, OutageError, OutageQuery};
 use crate::outage::{Outage, OutageStatus};
 use crate::sample::now_ns;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -54,13 +54,6 @@ fn planned_works() -> OutageCause {
     OutageCause::PlannedWorks
 }
 
-/// `Some(None)` when the key is present with `null`.
-fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
@@ -70,34 +63,18 @@ struct PatchBody {
     status: Option<String>,
 }
 
-type Failure = (StatusCode, String);
-
-fn store_error(e: OutageError) -> Failure {
-    let status = match e {
-        OutageError::NotFound(_) => StatusCode::NOT_FOUND,
-        OutageError::Derived(_) | OutageError::Finished { .. } | OutageError::KeyReused(_) => {
-            StatusCode::CONFLICT
-        }
-        OutageError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, e.to_string())
-}
-
-/// Runs `f` on the store off the async runtime.
-async fn with_store<T: Send + 'static>(
-    store: &Arc<Mutex<OutageStore>>,
-    f: impl FnOnce(&mut OutageStore) -> Result<T, OutageError> + Send + 'static,
-) -> Result<T, Failure> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || match store.lock() {
-        Ok(mut s) => f(&mut s).map_err(store_error),
-        Err(_) => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "outage store unavailable".to_string(),
-        )),
-    })
-    .await
-    .unwrap_or_else(|e| Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())))
+impl IntoFailure for OutageError {
+    fn into_failure(self) -> Failure {
+        let e = self;
+        let status = match e {
+            OutageError::NotFound(_) => StatusCode::NOT_FOUND,
+            OutageError::Derived(_) | OutageError::Finished { .. } | OutageError::KeyReused(_) => {
+                StatusCode::CONFLICT
+            }
+            OutageError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, e.to_string())
+    }
 }
 
 fn reply(r: Result<Json, Failure>, ok: StatusCode) -> warp::reply::Response {
@@ -247,14 +224,6 @@ fn check_zones(a: &ApiState, zones: &[String], site: &Option<String>) -> Result<
         return Err(format!("site: no site {s:?}"));
     }
     Ok(())
-}
-
-fn text_ok(name: &str, v: &str, max: usize) -> Result<(), String> {
-    if v.trim().is_empty() || v.chars().count() > max {
-        Err(format!("{name}: 1 to {max} characters"))
-    } else {
-        Ok(())
-    }
 }
 
 async fn declare(
