@@ -241,6 +241,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             live: live.clone(),
             outages: outages.clone(),
             incidents: incidents.clone(),
+            held_since: Default::default(),
         }
         .run(correlator_stop_rx),
     );

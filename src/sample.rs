@@ -110,6 +110,14 @@ pub enum Record {
 }
 
 /// Nanoseconds since the Unix epoch, now.
+/// A time in ns since the epoch as RFC 3339 in UTC (`2026-11-30T16:06:02.4Z`), as
+/// precise as it is; the number itself when out of range.
+pub fn rfc3339(ns: i64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(ns))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ns.to_string())
+}
+
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -29,7 +29,20 @@ impl Filter {
 
     /// Adds `AND ({template})` where each `?` of `template` takes the next of `values`, e.g.
     /// `and_expr("zone IN (?, ?)", vec![a, b])`. `values` must hold one value per `?`.
+    /// A count that does not match is a programming error: the condition is replaced by
+    /// one that matches nothing (`0`), and logged, rather than bound to the wrong value.
     pub fn and_expr<V: Into<Value>>(&mut self, template: &str, values: Vec<V>) {
+        let marks = template.matches('?').count();
+        if marks != values.len() {
+            tracing::error!(
+                template,
+                marks,
+                values = values.len(),
+                "SQL filter: one value per '?'"
+            );
+            self.sql.push_str(" AND 0");
+            return;
+        }
         let mut parts = template.split('?');
         let mut sql = parts.next().unwrap_or_default().to_string();
         let mut values = values.into_iter();

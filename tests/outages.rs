@@ -311,6 +311,21 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
     );
     assert_eq!(status, 200, "{o}");
     assert_eq!(o["estimated_restoration"], new_end.as_str());
+    for (body, want, why) in [
+        (
+            json!({"status": "ended"}),
+            409,
+            "not started: cancel it instead",
+        ),
+        (
+            json!({"end": rfc3339_in(60)}),
+            400,
+            "an end before its start",
+        ),
+    ] {
+        let (status, o) = d.call("PATCH", &format!("/api/v1/outages/{id2}"), &[], Some(&body));
+        assert_eq!(status, want, "{why}: {o}");
+    }
     let (status, o) = d.call(
         "PATCH",
         &format!("/api/v1/outages/{id2}"),
@@ -318,6 +333,11 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
         Some(&json!({"status": "cancelled"})),
     );
     assert_eq!((status, o["status"].as_str()), (200, Some("cancelled")));
+    assert_eq!(
+        o["end"],
+        Value::Null,
+        "called off before it started: no supply was cut"
+    );
     assert_eq!(outages(&d, "?status=planned,active"), Vec::<Value>::new());
     assert_eq!(outages(&d, "?status=cancelled").len(), 1);
     assert_eq!(d.call("GET", "/api/v1/outages/999", &[], None).0, 404);

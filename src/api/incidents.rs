@@ -76,15 +76,14 @@ fn incident_json(i: &Incident) -> Json {
 
 impl IntoFailure for IncidentError {
     fn into_failure(self) -> Failure {
-        let e = self;
-        let status = match e {
+        let status = match self {
             IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
             IncidentError::BadTransition { .. } | IncidentError::KeyReused(_) => {
                 StatusCode::CONFLICT
             }
             IncidentError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
-        (status, e.to_string())
+        (status, self.to_string())
     }
 }
 

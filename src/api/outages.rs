@@ -65,15 +65,16 @@ struct PatchBody {
 
 impl IntoFailure for OutageError {
     fn into_failure(self) -> Failure {
-        let e = self;
-        let status = match e {
+        let status = match self {
             OutageError::NotFound(_) => StatusCode::NOT_FOUND,
-            OutageError::Derived(_) | OutageError::Finished { .. } | OutageError::KeyReused(_) => {
-                StatusCode::CONFLICT
-            }
+            OutageError::Derived(_)
+            | OutageError::Finished { .. }
+            | OutageError::KeyReused(_)
+            | OutageError::NotStarted(_) => StatusCode::CONFLICT,
+            OutageError::EndBeforeStart(_) => StatusCode::BAD_REQUEST,
             OutageError::Sqlite { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
-        (status, e.to_string())
+        (status, self.to_string())
     }
 }
 
@@ -165,6 +166,11 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
         && !a.config.zones.iter().any(|x| &x.id == z)
     {
         return Ok(error(StatusCode::NOT_FOUND, format!("no zone {z:?}")));
+    }
+    if let Some(site) = &oq.site
+        && !a.config.sites.iter().any(|x| &x.id == site)
+    {
+        return Ok(error(StatusCode::NOT_FOUND, format!("no site {site:?}")));
     }
     oq.limit = page.fetch();
     oq.before_id = page.cursor;

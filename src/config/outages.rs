@@ -113,6 +113,12 @@ pub struct OutageRule {
     /// The priority of the incident the outage opens; default: the highest of its alarms,
     /// `high` when it has none.
     pub priority: Option<Priority>,
+    /// How long the rule must hold before the outage opens (it then starts when the rule
+    /// came to hold); default 0. An auto-recloser's trip and reclose take seconds: IEEE 1366
+    /// calls an interruption restored by such a device within 5 minutes *momentary*, and a
+    /// CRM need not hear of each one.
+    #[serde(default, deserialize_with = "super::duration::de_opt")]
+    pub min_duration: Option<std::time::Duration>,
 }
 
 /// Checks every site's outage rules; `(key, message)` per problem.

@@ -70,6 +70,19 @@ pub struct Classified<'a> {
     pub incident_id: Option<i64>,
 }
 
+/// How much of the network a class involves: `customer_side` 0, `unsupervised_cluster` 1,
+/// `explained_by_network_event` 2. A stored class only moves up. More evidence (an alarm, a
+/// neighbour's alert) can only arrive; a lower class on a later pass means evidence left the
+/// correlator's look-back (90 days of journal and alerts), and a customer told that the
+/// network was at fault must not be told to check the installation months later.
+pub fn rank(class: &str) -> u8 {
+    match class {
+        "explained_by_network_event" => 2,
+        "unsupervised_cluster" => 1,
+        _ => 0,
+    }
+}
+
 /// What the CRM should tell the customer, per class.
 pub fn advice(class: &str) -> &'static str {
     match class {
@@ -206,7 +219,8 @@ impl AlertStore {
         Ok(out)
     }
 
-    /// Sets the classification of each alert that changed and, in the same transaction,
+    /// Sets the classification of each alert that changed (upwards only, see [`rank`]) and,
+    /// in the same transaction,
     /// publishes an `alert_classified` event for it (see [`classified_event`]); `now_ns`
     /// is the events' time. Returns how many changed.
     pub fn set_classifications(
@@ -238,7 +252,9 @@ impl AlertStore {
             let Some((body, previous)) = row else {
                 continue;
             };
-            if previous.as_deref() == Some(c.class) {
+            if previous.as_deref() == Some(c.class)
+                || previous.as_deref().is_some_and(|p| rank(p) > rank(c.class))
+            {
                 continue;
             }
             tx.execute(
@@ -296,5 +312,59 @@ impl AlertStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Utility;
+
+    #[test]
+    fn a_class_only_moves_up_and_each_move_is_one_crm_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = AlertStore::open(dir.path()).unwrap();
+        crate::notify::crm::create_tables(&store.conn).unwrap();
+        let alert = ConsumptionAlert {
+            alert_id: "A-1".into(),
+            customer_ref: "C-1".into(),
+            meter_id: "M-1".into(),
+            utility: Utility::Water,
+            zone: "Z".into(),
+            period_start: "2026-10-01".into(),
+            period_end: "2026-11-01".into(),
+            consumption: 50.0,
+            reference_consumption: 10.0,
+            unit: "m3".into(),
+        };
+        store.insert(&[alert], 1).unwrap();
+        let set = |store: &mut AlertStore, class: &str| {
+            let c = Classified {
+                alert_id: "A-1",
+                class,
+                incident_id: None,
+            };
+            store.set_classifications(&[c], 2).unwrap()
+        };
+        assert_eq!(set(&mut store, "customer_side"), 1);
+        assert_eq!(set(&mut store, "explained_by_network_event"), 1);
+        // The burst's alarm left the look-back: the alert stays explained.
+        assert_eq!(set(&mut store, "customer_side"), 0);
+        assert_eq!(set(&mut store, "unsupervised_cluster"), 0);
+        let list = store
+            .list(&AlertQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            list[0].classification.as_deref(),
+            Some("explained_by_network_event")
+        );
+        let events: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM crm_outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 2);
     }
 }

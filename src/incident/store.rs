@@ -6,6 +6,7 @@
 
 use super::{HistoryEntry, Incident, Links, Status};
 use crate::alarm::Priority;
+use crate::sample::rfc3339;
 use crate::sql_filter::Filter;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
@@ -109,13 +110,6 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         reason: r.get(12)?,
         links: serde_json::from_str(&links).unwrap_or_default(),
     })
-}
-
-/// A time in the history: RFC 3339 (UTC).
-fn rfc3339(ns: i64) -> String {
-    jiff::Timestamp::from_nanosecond(i128::from(ns))
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| ns.to_string())
 }
 
 /// One history line to write: (kind, field, old, new, comment).

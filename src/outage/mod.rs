@@ -57,6 +57,32 @@ impl OutageStatus {
     }
 }
 
+/// Where an outage comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageSource {
+    /// Derived by a `[[sites.outages]]` rule from alarms and points.
+    Alarms,
+    /// Declared through the API (planned works, or a fault vigie cannot see).
+    Declared,
+}
+
+impl OutageSource {
+    /// The name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutageSource::Alarms => "alarms",
+            OutageSource::Declared => "declared",
+        }
+    }
+
+    /// Parses [`OutageSource::as_str`].
+    pub fn parse(s: &str) -> Option<OutageSource> {
+        [OutageSource::Alarms, OutageSource::Declared]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 /// One outage, as stored, served and sent to the CRM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outage {
@@ -64,8 +90,7 @@ pub struct Outage {
     pub status: OutageStatus,
     /// Planned works (declared) rather than a fault.
     pub planned: bool,
-    /// `alarms` (derived by a rule) or `declared` (through the API).
-    pub source: String,
+    pub source: OutageSource,
     /// The rule that derived it, `SITE:RULE_ID`.
     pub rule: Option<String>,
     pub cause: OutageCause,
@@ -92,8 +117,7 @@ pub struct Outage {
 
 /// RFC 3339 (UTC) for a time in ns; null for none.
 fn time_json(ns: Option<i64>) -> serde_json::Value {
-    ns.and_then(|n| jiff::Timestamp::from_nanosecond(i128::from(n)).ok())
-        .map(|t| serde_json::Value::String(t.to_string()))
+    ns.map(|n| serde_json::Value::String(crate::sample::rfc3339(n)))
         .unwrap_or(serde_json::Value::Null)
 }
 
@@ -104,7 +128,7 @@ impl Outage {
             "id": self.id,
             "status": self.status.as_str(),
             "planned": self.planned,
-            "source": self.source,
+            "source": self.source.as_str(),
             "rule": self.rule,
             "cause": self.cause.as_str(),
             "description": self.description,

@@ -31,6 +31,8 @@ pub struct Rule {
     pub zones: Vec<String>,
     pub utility: Option<Utility>,
     pub priority: Option<alarms::Priority>,
+    /// How long it must hold before its outage opens (ns).
+    pub min_duration_ns: i64,
     pub conditions: Vec<Condition>,
 }
 
@@ -119,6 +121,9 @@ pub fn build(config: &Config, catalog: &Catalog) -> Vec<Rule> {
                 zones,
                 utility,
                 priority: r.priority,
+                min_duration_ns: r
+                    .min_duration
+                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
                 conditions,
             });
         }
@@ -192,6 +197,7 @@ mod tests {
             zones: vec!["Z".into()],
             utility: None,
             priority: None,
+            min_duration_ns: 0,
             conditions,
         }
     }

@@ -30,6 +30,9 @@ pub struct Tracker {
     pub live: LiveState,
     pub outages: Arc<Mutex<OutageStore>>,
     pub incidents: Arc<Mutex<IncidentStore>>,
+    /// Since when each holding rule has held, as seen by earlier passes (ns): a point's
+    /// short history forgets, `min_duration` must not.
+    pub held_since: HashMap<String, i64>,
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -94,9 +97,22 @@ impl Tracker {
     }
 
     /// One pass; errors are logged (the next pass tries again).
-    pub async fn pass(&self) {
+    pub async fn pass(&mut self) {
         let now = now_ns();
-        let (verdicts, priorities) = self.verdicts();
+        let (mut verdicts, priorities) = self.verdicts();
+        for (r, v) in self.rules.iter().zip(verdicts.iter_mut()) {
+            match v.holds {
+                Some(true) => {
+                    let seen = self.held_since.entry(r.key.clone()).or_insert(now);
+                    *seen = (*seen).min(v.since_ns.unwrap_or(now));
+                    v.since_ns = Some(*seen);
+                }
+                Some(false) => {
+                    self.held_since.remove(&r.key);
+                }
+                None => {}
+            }
+        }
         let rules = self.rules.clone();
         let outages = self.outages.clone();
         let incidents = self.incidents.clone();
@@ -121,7 +137,7 @@ impl Tracker {
     }
 
     /// Runs a pass every [`EVERY`] until `stop` turns true.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -150,8 +166,9 @@ pub fn reconcile(
         .filter_map(|o| o.rule.clone().map(|r| (r, o)))
         .collect();
     for (rule, v) in rules.iter().zip(verdicts) {
+        let since = v.since_ns.unwrap_or(now).min(now);
         match (v.holds, active.get(&rule.key)) {
-            (Some(true), None) => {
+            (Some(true), None) if now - since >= rule.min_duration_ns => {
                 let d = Derived {
                     rule: rule.key.clone(),
                     cause: rule.cause,
@@ -160,7 +177,7 @@ pub fn reconcile(
                     site: rule.site.clone(),
                     zones: rule.zones.clone(),
                     alarms: v.alarms.clone(),
-                    start_ns: v.since_ns.unwrap_or(now).min(now),
+                    start_ns: since,
                 };
                 let (o, _) = store.open_derived(&d, now).map_err(|x| e(&x))?;
                 tracing::info!(outage = o.id, rule = %rule.key, zones = ?o.zones, cause = o.cause.as_str(), "outage started");

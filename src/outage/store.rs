@@ -7,7 +7,7 @@
 //! At most one active outage per rule (a unique index): a rule that holds again after a
 //! restart finds its outage instead of opening a second one.
 
-use super::{Outage, OutageStatus};
+use super::{Outage, OutageSource, OutageStatus};
 use crate::config::Utility;
 use crate::config::outages::OutageCause;
 use crate::notify::crm::{self, CrmEvent, CrmEventKind};
@@ -31,6 +31,10 @@ pub enum OutageError {
     Finished { id: i64, status: &'static str },
     #[error("Idempotency-Key {0:?} was used for another request; send a new key for a new outage")]
     KeyReused(String),
+    #[error("outage {0} has not started: cancel it (status cancelled) rather than end it")]
+    NotStarted(i64),
+    #[error("end: outage {0} would end before it starts")]
+    EndBeforeStart(i64),
 }
 
 /// An outage a rule derived.
@@ -107,6 +111,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outage> {
         )
     };
     let status: String = r.get(1)?;
+    let source: String = r.get(3)?;
     let cause: String = r.get(5)?;
     let utility: Option<String> = r.get(7)?;
     let zones: String = r.get(9)?;
@@ -115,7 +120,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outage> {
         id: r.get(0)?,
         status: OutageStatus::parse(&status).ok_or_else(|| bad(1, &status))?,
         planned: r.get(2)?,
-        source: r.get(3)?,
+        source: OutageSource::parse(&source).ok_or_else(|| bad(3, &source))?,
         rule: r.get(4)?,
         cause: OutageCause::parse(&cause).ok_or_else(|| bad(5, &cause))?,
         description: r.get(6)?,
@@ -135,10 +140,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outage> {
 }
 
 fn utility_str(u: Option<Utility>) -> Option<&'static str> {
-    u.map(|u| match u {
-        Utility::Water => "water",
-        Utility::Electricity => "electricity",
-    })
+    u.map(crate::correlate::alerts::utility_name)
+}
+
+/// Turns a SQLite error into [`OutageError::Sqlite`] naming the file.
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> OutageError + use<> {
+    let path = path.to_path_buf();
+    move |source| OutageError::Sqlite {
+        path: path.clone(),
+        source,
+    }
 }
 
 fn json_list(v: &[String]) -> String {
@@ -183,7 +194,7 @@ impl OutageStore {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
+        let conn = Connection::open(&path).map_err(&err)?;
         conn.execute_batch(
             "PRAGMA busy_timeout=5000;
              PRAGMA synchronous=FULL;
@@ -213,8 +224,8 @@ impl OutageStore {
                 ON outages(rule) WHERE status = 'active';
              CREATE INDEX IF NOT EXISTS outages_status ON outages(status, end_ns);",
         )
-        .map_err(err)?;
-        crm::create_tables(&conn).map_err(err)?;
+        .map_err(&err)?;
+        crm::create_tables(&conn).map_err(&err)?;
         Ok(OutageStore { conn, path })
     }
 
@@ -237,19 +248,15 @@ impl OutageStore {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, OutageError>,
     ) -> Result<T, OutageError> {
-        let path = self.path.clone();
-        let err = |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         // Immediate: the write lock from the start (waiting up to busy_timeout for it), so a
         // read in the transaction never has to upgrade while another connection writes.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+            .map_err(&err)?;
         let out = f(&tx)?;
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         Ok(out)
     }
 
@@ -260,11 +267,7 @@ impl OutageStore {
         d: &Derived,
         now_ns: i64,
     ) -> Result<(Outage, bool), OutageError> {
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         let existing: Option<i64> = self
             .conn
             .query_row(
@@ -304,14 +307,14 @@ impl OutageStore {
 
     /// Ends an active outage at `end_ns` (its cause cleared, or its declared end passed).
     pub fn end(&mut self, id: i64, end_ns: i64, now_ns: i64) -> Result<Outage, OutageError> {
-        self.finish(id, OutageStatus::Ended, end_ns, now_ns)
+        self.finish(id, OutageStatus::Ended, Some(end_ns), now_ns)
     }
 
     fn finish(
         &mut self,
         id: i64,
         status: OutageStatus,
-        end_ns: i64,
+        end_ns: Option<i64>,
         now_ns: i64,
     ) -> Result<Outage, OutageError> {
         let before = self.get(id)?;
@@ -321,11 +324,7 @@ impl OutageStore {
                 status: before.status.as_str(),
             });
         }
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         self.write(|tx| {
             tx.execute(
                 "UPDATE outages SET status = ?1, end_ns = ?2, updated_ns = ?3 WHERE id = ?4",
@@ -366,11 +365,7 @@ impl OutageStore {
         incident_id: i64,
         now_ns: i64,
     ) -> Result<(), OutageError> {
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         self.write(|tx| {
             tx.execute(
                 "UPDATE outages SET incident_id = ?1, updated_ns = ?2 WHERE id = ?3",
@@ -392,11 +387,7 @@ impl OutageStore {
         if self.get(id)?.estimated_restoration_ns == etr_ns {
             return Ok(false);
         }
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         self.write(|tx| {
             tx.execute(
                 "UPDATE outages SET etr_ns = ?1, updated_ns = ?2 WHERE id = ?3",
@@ -441,11 +432,7 @@ impl OutageStore {
         } else {
             OutageStatus::Active
         };
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sql_err(&self.path);
         let id = self.write(|tx| {
             tx.execute(
                 "INSERT INTO outages(status, planned, source, cause, description, utility, site,
@@ -490,7 +477,7 @@ impl OutageStore {
         now_ns: i64,
     ) -> Result<Outage, OutageError> {
         let before = self.get(id)?;
-        if before.source != "declared" {
+        if before.source != OutageSource::Declared {
             return Err(OutageError::Derived(id));
         }
         if matches!(before.status, OutageStatus::Ended | OutageStatus::Cancelled) {
@@ -499,11 +486,15 @@ impl OutageStore {
                 status: before.status.as_str(),
             });
         }
-        let path = self.path.clone();
-        let err = move |source| OutageError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        if c.status == Some(OutageStatus::Ended) && before.status == OutageStatus::Planned {
+            return Err(OutageError::NotStarted(id));
+        }
+        if let Some(Some(end)) = c.planned_end_ns
+            && end <= before.start_ns
+        {
+            return Err(OutageError::EndBeforeStart(id));
+        }
+        let err = sql_err(&self.path);
         let changed = c
             .description
             .as_ref()
@@ -537,8 +528,12 @@ impl OutageStore {
             })?;
         }
         match c.status {
+            // Works called off before they started cut no supply: no end time.
+            Some(OutageStatus::Cancelled) if before.status == OutageStatus::Planned => {
+                self.finish(id, OutageStatus::Cancelled, None, now_ns)
+            }
             Some(s @ (OutageStatus::Ended | OutageStatus::Cancelled)) => {
-                self.finish(id, s, now_ns, now_ns)
+                self.finish(id, s, Some(now_ns), now_ns)
             }
             _ => self.get(id),
         }
@@ -549,15 +544,11 @@ impl OutageStore {
     pub fn advance_declared(&mut self, now_ns: i64) -> Result<Vec<Outage>, OutageError> {
         let mut changed = Vec::new();
         for o in self.open_outages()? {
-            if o.source != "declared" {
+            if o.source != OutageSource::Declared {
                 continue;
             }
             if o.status == OutageStatus::Planned && o.start_ns <= now_ns {
-                let path = self.path.clone();
-                let err = move |source| OutageError::Sqlite {
-                    path: path.clone(),
-                    source,
-                };
+                let err = sql_err(&self.path);
                 self.write(|tx| {
                     tx.execute(
                         "UPDATE outages SET status = 'active', updated_ns = ?1 WHERE id = ?2",
@@ -569,7 +560,7 @@ impl OutageStore {
                 changed.push(self.get(o.id)?);
             }
             if let Some(end) = o.planned_end_ns.filter(|e| *e <= now_ns) {
-                changed.push(self.finish(o.id, OutageStatus::Ended, end, now_ns)?);
+                changed.push(self.finish(o.id, OutageStatus::Ended, Some(end), now_ns)?);
             }
         }
         Ok(changed)

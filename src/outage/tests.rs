@@ -18,6 +18,7 @@ fn rule(key: &str) -> Rule {
         zones: vec!["Z-1".into()],
         utility: None,
         priority: None,
+        min_duration_ns: 0,
         conditions: vec![Condition::Alarm("SS-1:F1:breaker_tripped:discrete".into())],
     }
 }
@@ -128,4 +129,57 @@ fn the_outage_of_a_rule_taken_out_of_the_configuration_ends() {
     .unwrap();
     reconcile(&[], &[], &none, &mut o, &mut i, 3).unwrap();
     assert!(o.active_derived().unwrap().is_empty());
+}
+
+#[test]
+fn a_momentary_interruption_shorter_than_min_duration_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut o, mut i) = stores(dir.path());
+    let none = HashMap::new();
+    let rules = [Rule {
+        min_duration_ns: 60,
+        ..rule("SS-1:F1")
+    }];
+    // Tripped at 100, reclosed at 130: no outage.
+    reconcile(
+        &rules,
+        &[verdict(Some(true), 100)],
+        &none,
+        &mut o,
+        &mut i,
+        130,
+    )
+    .unwrap();
+    reconcile(
+        &rules,
+        &[verdict(Some(false), 0)],
+        &none,
+        &mut o,
+        &mut i,
+        131,
+    )
+    .unwrap();
+    assert!(o.active_derived().unwrap().is_empty());
+    // Tripped again at 200 and held: the outage opens at 260, starting at 200.
+    reconcile(
+        &rules,
+        &[verdict(Some(true), 200)],
+        &none,
+        &mut o,
+        &mut i,
+        250,
+    )
+    .unwrap();
+    assert!(o.active_derived().unwrap().is_empty());
+    reconcile(
+        &rules,
+        &[verdict(Some(true), 200)],
+        &none,
+        &mut o,
+        &mut i,
+        260,
+    )
+    .unwrap();
+    let active = o.active_derived().unwrap();
+    assert_eq!((active.len(), active[0].start_ns), (1, 200));
 }
