@@ -231,6 +231,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             alarms: alarms.clone(),
             alerts: consumption.clone(),
             incidents: incidents.clone(),
+            outages: outages.clone(),
         }
         .run(correlator_stop_rx.clone()),
     );

@@ -151,6 +151,38 @@ fn a_feeder_trip_is_an_outage_of_its_zone_found_by_zone_and_coordinate_until_the
                 .then_some(())
         },
     );
+    // Customers of the feeder's zone report abnormal consumption: the correlator's incident
+    // for the trip links the outage too.
+    let alerts: Vec<Value> = (1..=3)
+        .map(|k| {
+            json!({"alert_id": format!("E-{k}"), "customer_ref": format!("C-{k}"),
+                "meter_id": format!("E-M-{k}"), "utility": "electricity", "zone": "Z-SS12-F2",
+                "period_start": rfc3339_in(-30 * 86_400), "period_end": rfc3339_in(0),
+                "consumption": 900.0, "reference_consumption": 300.0, "unit": "kWh"})
+        })
+        .collect();
+    let (status, body) = d.call(
+        "POST",
+        "/api/v1/consumption-alerts",
+        &[],
+        Some(&json!(alerts)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let correlated = eventually(Duration::from_secs(25), "the correlator's incident", || {
+        get(&d, "/api/v1/incidents?zone=Z-SS12-F2")["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == "correlation")
+            .cloned()
+    });
+    assert_eq!(
+        correlated["links"]["outages"],
+        json!([id.to_string()]),
+        "{correlated}"
+    );
+    assert_eq!(correlated["links"]["alerts"].as_array().unwrap().len(), 3);
+
     // A derived outage is not the API's to end.
     let (status, _) = d.call(
         "PATCH",

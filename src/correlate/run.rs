@@ -11,6 +11,8 @@ use crate::alarm::{AlarmEvent, Priority, StateName};
 use crate::config::Config;
 use crate::incident::Links;
 use crate::incident::store::{IncidentStore, NewIncident};
+use crate::outage::store::{OutageQuery, OutageStore};
+use crate::outage::{Outage, OutageStatus};
 use crate::sample::now_ns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,7 +65,9 @@ pub fn episodes(events: &[AlarmEvent]) -> Vec<AlarmEpisode> {
 
 /// The incident a proposal opens: a network event takes its alarms' highest priority, a
 /// suspected anomaly or leak is `medium` (to investigate, nothing is known to be broken).
-fn incident(p: &ProposedIncident, episodes: &[AlarmEpisode]) -> NewIncident {
+/// It links the outages its alarms derived (an outage's `alarms`), so that the ticket of a
+/// breaker trip with customers' alerts shows the outage too.
+fn incident(p: &ProposedIncident, episodes: &[AlarmEpisode], outages: &[Outage]) -> NewIncident {
     let priority = match p.kind {
         IncidentKind::NetworkEvent => episodes
             .iter()
@@ -86,7 +90,11 @@ fn incident(p: &ProposedIncident, episodes: &[AlarmEpisode]) -> NewIncident {
         links: Links {
             alarms: p.alarm_ids.clone(),
             alerts: p.alert_ids.clone(),
-            outages: Vec::new(),
+            outages: outages
+                .iter()
+                .filter(|o| o.alarms.iter().any(|a| p.alarm_ids.contains(a)))
+                .map(|o| o.id.to_string())
+                .collect(),
         },
     }
 }
@@ -98,6 +106,7 @@ pub struct Correlator {
     pub alarms: Alarms,
     pub alerts: Arc<Mutex<AlertStore>>,
     pub incidents: Arc<Mutex<IncidentStore>>,
+    pub outages: Arc<Mutex<OutageStore>>,
 }
 
 impl Correlator {
@@ -120,6 +129,7 @@ impl Correlator {
         let episodes = episodes(&events);
         let alerts = self.alerts.clone();
         let incidents = self.incidents.clone();
+        let outages = self.outages.clone();
         let cfg = self.cfg.clone();
         let zones = self.config.zones.clone();
         let data_dir = self.config.daemon.data_dir.clone();
@@ -140,6 +150,22 @@ impl Correlator {
                     Vec::new()
                 });
             let c = classify(&list, &episodes, &rises, &zones, &cfg, now);
+            let all = vec![
+                OutageStatus::Planned,
+                OutageStatus::Active,
+                OutageStatus::Ended,
+                OutageStatus::Cancelled,
+            ];
+            let derived = outages
+                .lock()
+                .map_err(|_| "outage store unavailable".to_string())?
+                .list(&OutageQuery {
+                    statuses: all,
+                    from_ns: Some(now - LOOKBACK_NS),
+                    limit: MAX_ROWS,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?;
             // Incidents first: each alert's event names the incident that links it.
             let mut opened = 0;
             let mut linked: HashMap<&str, i64> = HashMap::new();
@@ -149,7 +175,7 @@ impl Correlator {
                     .map_err(|_| "incident store unavailable".to_string())?;
                 for p in &c.incidents {
                     let (i, created) = store
-                        .upsert_correlated(&p.key, &incident(p, &episodes), now)
+                        .upsert_correlated(&p.key, &incident(p, &episodes, &derived), now)
                         .map_err(|e| e.to_string())?;
                     if created {
                         opened += 1;
