@@ -470,6 +470,16 @@ fn cases() -> Vec<(
             "no alarm",
         ),
         (
+            "inflow point is a totaliser (m3), not a flow rate",
+            format!(
+                "{}[[zones]]\nid = \"Z\"\nutility = \"water\"\ninflow = [\n  {{ site = \"PS-01\", device = \"meter1\", point = \"flow_m3_per_h\" }},\n  {{ site = \"PS-01\", device = \"meter1\", point = \"totaliser_1_m3\" }},\n]\n",
+                GOOD_DEVICE.replace("eastron-sdm630", "siemens-mag8000")
+            ),
+            Some(19),
+            "zones[0].inflow[1]",
+            "not a flow rate",
+        ),
+        (
             "outage rule on an unknown zone",
             format!(
                 "{GOOD_DEVICE}[[sites.outages]]\nid = \"F1\"\ncause = \"breaker_trip\"\nwhen = [{{ device = \"meter1\", point = \"frequency_hz\", equals = 0 }}]\nzones = [\"Z-NONE\"]\n"

@@ -379,3 +379,74 @@ fn without_crm_events_are_discarded_and_a_crm_configured_later_gets_only_new_one
     assert!(new.iter().all(|id| status(*id) == "sent"));
     v.stop();
 }
+
+#[test]
+fn an_idempotency_key_never_denotes_two_bodies() {
+    let tmp = tempfile::tempdir().unwrap();
+    // This CRM refuses any request holding outage "BAD" (HTTP 400), and answers 422 to a
+    // key it saw before with another body (the IETF Idempotency-Key draft's answer).
+    let rx = HttpReceiver::start_full(0, 0, 503, &[], &[("\"key\":\"BAD\"", 400)], true);
+    let v = InProcess::start(&network(tmp.path(), &rx.url("/crm/events"), 100));
+    let first = publish_outages(tmp.path(), &["A", "BAD", "C"]);
+    let events = eventually(Duration::from_secs(20), "A and C delivered", || {
+        let e = delivered(&rx);
+        (e.len() >= 6).then_some(e)
+    });
+    // A's first event, sent alone after the split, is delivered: not refused as a repeat.
+    assert_eq!(
+        ids(&events),
+        [first[0], first[1], first[2], first[6], first[7], first[8]]
+    );
+    eventually(
+        Duration::from_secs(5),
+        "BAD's events counted failed",
+        || (metric(&v, "vigie_crm_events_failed_total") == 3.0).then_some(()),
+    );
+    let requests = rx.requests();
+    assert_eq!(
+        requests.len(),
+        10,
+        "the whole request, then each event alone"
+    );
+    let mut bodies: std::collections::HashMap<&str, &str> = Default::default();
+    for r in &requests {
+        let key = r["headers"]["idempotency-key"].as_str().unwrap();
+        let body = r["body"].as_str().unwrap();
+        assert_eq!(*bodies.entry(key).or_insert(body), body, "key {key} reused");
+        assert_ne!(r["status"], 422, "{r}");
+    }
+    assert_eq!(bodies.len(), 10, "one key per body");
+    assert_eq!(metric(&v, "vigie_crm_events_sent_total"), 6.0);
+    v.stop();
+}
+
+#[test]
+fn a_crm_answering_401_gets_every_event_once_its_token_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An expired token, renewed after two requests: 401, 401, then 200.
+    let rx = HttpReceiver::start_with(0, 2, 401, &[]);
+    let v = InProcess::start(&network(tmp.path(), &rx.url("/crm/events"), 100));
+    let published = publish_outages(tmp.path(), &["7", "8"]);
+    // Backoff 5 s then 10 s (±20 %).
+    let events = eventually(Duration::from_secs(40), "every event delivered", || {
+        let e = delivered(&rx);
+        (e.len() >= 6).then_some(e)
+    });
+    assert_eq!(ids(&events), published, "in order, each once");
+    let requests = rx.requests();
+    let statuses: Vec<i64> = requests
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [401, 401, 200], "one request, retried as it was");
+    assert!(requests.iter().all(|r| r["body"] == requests[0]["body"]
+        && r["headers"]["idempotency-key"] == requests[0]["headers"]["idempotency-key"]));
+    assert_eq!(metric(&v, "vigie_crm_events_failed_total"), 0.0);
+    assert_eq!(metric(&v, "vigie_crm_delivery_errors_total"), 2.0);
+    eventually(Duration::from_secs(5), "the metrics", || {
+        (metric(&v, "vigie_crm_events_sent_total") == 6.0
+            && metric(&v, "vigie_crm_events_pending") == 0.0)
+            .then_some(())
+    });
+    v.stop();
+}

@@ -2,7 +2,8 @@
 //! feeding the zone, one passing water on) → vigie's poller → the night-flow stage → Debian's
 //! `influxd` 1.x and the `night_flow` table → the correlator. The "night" is a 16 s window
 //! set around now, with 2 s buckets; the zone's previous nights are seeded low, so the
-//! night rises, and three consumption alerts of the zone become a leak-suspected incident.
+//! night rises, and three consumption alerts of the zone become a leak-suspected incident
+//! (the alerts `unsupervised_cluster`: a rise does not explain customers' bills).
 
 mod support;
 
@@ -236,10 +237,22 @@ fn a_nights_minimum_inflow_is_written_stored_and_rises_into_a_leak_incident() {
         "Rising minimum night flow in zone Z-TEST (leak suspected)"
     );
     assert_eq!(incident["priority"], "medium");
+    let mut linked: Vec<&str> = incident["links"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    linked.sort_unstable();
+    assert_eq!(linked, ["CRM-0", "CRM-1", "CRM-2"], "{incident}");
+    // Flagged for engineers, not explained: a network leak does not raise bills.
     let (_, alerts) = v.call("GET", "/api/v1/consumption-alerts?zone=Z-TEST", &[], None);
     for a in alerts["alerts"].as_array().unwrap() {
-        assert_eq!(a["classification"], "explained_by_network_event", "{a}");
+        assert_eq!(a["classification"], "unsupervised_cluster", "{a}");
     }
+    // The alerts the rise links open no second ("Suspected network anomaly") incident.
+    let (_, list) = v.call("GET", "/api/v1/incidents", &[], None);
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1, "{list}");
     v.stop();
 
     // The night is stored, judged against the seeded baseline.

@@ -9,8 +9,9 @@ use geo::MultiPolygon;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// One point that measures water entering (or leaving) a zone, in m³/h: a flow meter at a
-/// feeding site.
+/// One point that measures water entering (or leaving) a zone: a flow meter at a feeding
+/// site. Its profile point's `unit` must be a flow rate ([`to_m3_per_h`]); the night-flow
+/// stage converts it to m³/h.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowPoint {
@@ -21,6 +22,29 @@ pub struct FlowPoint {
     /// on to a neighbouring zone).
     #[serde(default)]
     pub direction: FlowDirection,
+}
+
+/// The factor that turns a flow in `unit` (a profile point's `unit`) into m³/h; None when
+/// `unit` is not a flow rate vigie knows (a totaliser's `m3`, a velocity's `mm/s`, `%`).
+///
+/// Spellings: case and spaces ignored, `³` read as `3`, `l` as `L`; `m3/h` (the profiles'
+/// spelling, e.g. `siemens-mag8000.toml`) and `m3/hr` are 1; `l/s` 3.6 (3600 s/h ÷ 1000 L/m³),
+/// `l/min` 0.06, `m3/s` 3600, `m3/min` 60.
+pub fn to_m3_per_h(unit: &str) -> Option<f64> {
+    let u: String = unit
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| if c == '³' { '3' } else { c })
+        .collect::<String>()
+        .to_lowercase();
+    match u.as_str() {
+        "m3/h" | "m3/hr" | "m3h" => Some(1.0),
+        "l/s" | "ls" => Some(3.6),
+        "l/min" => Some(0.06),
+        "m3/s" => Some(3600.0),
+        "m3/min" => Some(60.0),
+        _ => None,
+    }
 }
 
 /// Whether a [`FlowPoint`] adds to or subtracts from the zone's inflow.
@@ -172,9 +196,42 @@ pub fn validate(
                         format!("point {:?} is not a number: it cannot be a flow", f.point),
                     ))
                 }
+                Some(p) if to_m3_per_h(&p.unit).is_none() => out.push((
+                    key,
+                    format!(
+                        "point {:?} of profile {:?} has unit {:?}, not a flow rate: an inflow \
+                         point needs m3/h (or l/s, l/min, m3/s, m3/min, converted); a \
+                         totaliser (m3) or a velocity cannot be summed as a flow",
+                        f.point, dev.profile, p.unit
+                    ),
+                )),
                 Some(_) => {}
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_m3_per_h;
+
+    #[test]
+    fn flow_units_convert_to_m3_per_h_and_others_are_refused() {
+        for (unit, factor) in [
+            ("m3/h", Some(1.0)),
+            ("m³/h", Some(1.0)),
+            ("M3/H", Some(1.0)),
+            ("l/s", Some(3.6)),
+            ("L/s", Some(3.6)),
+            ("l/min", Some(0.06)),
+            ("m3/s", Some(3600.0)),
+            ("m3", None),
+            ("mm/s", None),
+            ("%", None),
+            ("", None),
+        ] {
+            assert_eq!(to_m3_per_h(unit), factor, "{unit:?}");
+        }
+    }
 }

@@ -4,8 +4,13 @@
 Usage:
     python3 tests/peers/http_receiver.py --port P --log FILE.jsonl [--fail-first N]
         [--fail-status CODE] [--reject PREFIX=CODE ...] [--reject-body TEXT=CODE ...]
+        [--check-idempotency]
 
 Answers every request (any method, any path) with 200 "ok", except:
+  - with --check-idempotency, a request whose Idempotency-Key was seen before
+    with another body, answered 422 "idempotency key reused with another body"
+    (as the IETF Idempotency-Key draft has a server do); the first body seen
+    with a key, whatever its answer, is the one the key denotes;
   - the first N requests (of those not rejected), answered CODE (default 503)
     "try later" (a receiver that is overloaded at first; 429 for one that
     rate-limits);
@@ -42,6 +47,7 @@ def main():
     parser.add_argument("--fail-status", type=int, default=503)
     parser.add_argument("--reject", action="append", default=[])
     parser.add_argument("--reject-body", action="append", default=[])
+    parser.add_argument("--check-idempotency", action="store_true")
     args = parser.parse_args()
     rejects = []
     for r in args.reject:
@@ -54,6 +60,7 @@ def main():
 
     lock = threading.Lock()
     state = {"seen": 0}
+    bodies = {}  # Idempotency-Key -> the first body seen with it
     log = open(args.log, "a", encoding="utf-8")
 
     class Handler(BaseHTTPRequestHandler):
@@ -62,10 +69,16 @@ def main():
         def handle_any(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
+            key = self.headers.get("Idempotency-Key")
             with lock:
+                conflict = False
+                if args.check_idempotency and key is not None:
+                    conflict = bodies.setdefault(key, body) != body
                 rejected = [c for p, c in rejects if self.path.startswith(p)]
                 rejected += [c for t, c in body_rejects if t in body]
-                if rejected:
+                if conflict:
+                    status = 422
+                elif rejected:
                     status = rejected[0]
                 else:
                     state["seen"] += 1
@@ -82,6 +95,8 @@ def main():
                 log.flush()
             if status == 200:
                 reply = b"ok"
+            elif conflict:
+                reply = b"idempotency key reused with another body"
             elif rejected:
                 reply = b"rejected: " + b"x" * 300
             else:

@@ -224,6 +224,20 @@ impl HttpReceiver {
         rejects: &[(&str, u16)],
         body_rejects: &[(&str, u16)],
     ) -> HttpReceiver {
+        HttpReceiver::start_full(port, fail_first, fail_status, rejects, body_rejects, false)
+    }
+
+    /// Like [`HttpReceiver::start_rejecting`]; with `check_idempotency`, also answering 422
+    /// to a request whose `Idempotency-Key` came before with another body (the IETF
+    /// Idempotency-Key draft's answer; the key denotes the first body seen with it).
+    pub fn start_full(
+        port: u16,
+        fail_first: u32,
+        fail_status: u16,
+        rejects: &[(&str, u16)],
+        body_rejects: &[(&str, u16)],
+        check_idempotency: bool,
+    ) -> HttpReceiver {
         let dir = tempfile::Builder::new()
             .prefix("vigie-http-receiver-")
             .tempdir()
@@ -246,6 +260,9 @@ impl HttpReceiver {
         for (text, code) in body_rejects {
             args.push("--reject-body".to_string());
             args.push(format!("{text}={code}"));
+        }
+        if check_idempotency {
+            args.push("--check-idempotency".to_string());
         }
         let (peer, port) = Peer::spawn(
             "http_receiver",

@@ -39,12 +39,16 @@
 //!    flow rose above its baseline, `crate::correlate::night_flow`) are grouped like
 //!    episodes (single linkage within `window`: a leak raises every night until repaired).
 //!    A group that overlaps, within `window`, `min_cluster` or more of the zone's alerts
-//!    explains them too ([`AlertClass::ExplainedByNetworkEvent`]: water is lost in the
-//!    network) and proposes one incident of kind [`IncidentKind::LeakSuspected`] that links
-//!    those alerts. Alerts already explained by an alarm event count, and are linked by
-//!    both incidents. A rise alone, or with fewer alerts, explains nothing and opens
-//!    nothing (it is logged and stored by the night-flow stage).
-//! 3. **Unsupervised cluster.** The zone's alerts not explained by steps 2 and 2b are grouped by single
+//!    proposes one incident of kind [`IncidentKind::LeakSuspected`] that links those alerts,
+//!    and makes those not explained by step 2 [`AlertClass::UnsupervisedCluster`] (several
+//!    customers of the zone affected: engineers investigate). It does **not** explain them:
+//!    water a network leak loses never reaches customers' meters and cannot raise their
+//!    bills, while leaks on the customers' side after a frost night raise both the zone's
+//!    night flow and their bills. Alerts explained by an alarm event count towards
+//!    `min_cluster`, keep their class and are linked by both incidents. A rise alone, or
+//!    with fewer alerts, flags nothing and opens nothing (it is logged and stored by the
+//!    night-flow stage).
+//! 3. **Unsupervised cluster.** The zone's alerts left by steps 2 and 2b are grouped by single
 //!    linkage: sorted by `period_start`, an alert joins the current cluster when its period
 //!    starts at most `window` after the latest `period_end` so far (periods that overlap or
 //!    lie within `window` of each other). A cluster of `min_cluster` or more alerts makes all
@@ -440,10 +444,21 @@ fn classify_zone(
     }
 
     // 2b. Rising night flow.
-    rise::explain(zone, &items, rises, cfg, &mut explained, incidents);
+    let mut flagged = vec![false; items.len()];
+    rise::flag(
+        zone,
+        &items,
+        rises,
+        cfg,
+        &explained,
+        &mut flagged,
+        incidents,
+    );
 
     // 3. Clusters of the alerts left: single linkage of periods within `window`.
-    let rest: Vec<usize> = (0..items.len()).filter(|&i| !explained[i]).collect();
+    let rest: Vec<usize> = (0..items.len())
+        .filter(|&i| !explained[i] && !flagged[i])
+        .collect();
     let mut clusters: Vec<Vec<usize>> = Vec::new();
     let mut cluster_end = i64::MIN;
     for &i in &rest {
@@ -464,6 +479,8 @@ fn classify_zone(
     for (i, it) in items.iter().enumerate() {
         if explained[i] {
             classes.push((it.id.to_string(), AlertClass::ExplainedByNetworkEvent));
+        } else if flagged[i] {
+            classes.push((it.id.to_string(), AlertClass::UnsupervisedCluster));
         }
     }
     for c in clusters {

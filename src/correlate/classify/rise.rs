@@ -37,15 +37,24 @@ fn groups<'a>(rises: &[&'a NightFlowRise], w: i64) -> Vec<Vec<&'a NightFlowRise>
 }
 
 /// Rule 2b for one zone: each group of rises that overlaps (within `window`, like an alarm
-/// episode) `min_cluster` or more of the zone's alerts explains them (sets `explained`) and
-/// proposes one [`IncidentKind::LeakSuspected`] incident linking them. Alerts already
-/// explained by an alarm event count too (they are then linked by both incidents).
-pub(super) fn explain(
+/// episode) `min_cluster` or more of the zone's alerts proposes one
+/// [`IncidentKind::LeakSuspected`] incident linking them, and flags (`flagged`) those not
+/// already explained by an alarm event (`explained`): they become
+/// [`super::AlertClass::UnsupervisedCluster`], not explained. Alerts explained by an alarm
+/// event count towards `min_cluster` and keep their class (they are linked by both
+/// incidents).
+///
+/// Why not explained: water a network leak loses never reaches customers' meters, so it
+/// cannot raise their bills; what raises both a zone's night flow and several customers'
+/// bills is leaks on the customers' side (pipes burst by a frost night) or metering. The CRM
+/// must not tell these customers to skip a leak search at home.
+pub(super) fn flag(
     zone: &str,
     items: &[Item],
     mut rises: Vec<&NightFlowRise>,
     cfg: &ClassifyConfig,
-    explained: &mut [bool],
+    explained: &[bool],
+    flagged: &mut [bool],
     incidents: &mut Vec<ProposedIncident>,
 ) {
     let w = cfg.window_ns();
@@ -69,7 +78,9 @@ pub(super) fn explain(
             continue;
         }
         for &i in &members {
-            explained[i] = true;
+            if !explained[i] {
+                flagged[i] = true;
+            }
         }
         let mut alert_ids: Vec<String> = members.iter().map(|&i| items[i].id.to_string()).collect();
         alert_ids.sort();
@@ -86,9 +97,11 @@ pub(super) fn explain(
         }
         let reason = format!(
             "The minimum night flow of zone {zone} rose on {} from {}: {nights}. {} of the \
-             zone overlap it within {}; {} or more alerts with a rising night flow make a \
-             network event: water is lost in the zone at night (a leak is suspected), which \
-             explains these customers' overconsumption better than their installations.",
+             zone overlap it within {}; with {} or more, water is lost in the zone at night \
+             and several customers are affected: engineers investigate. A network leak \
+             loses water before the meters and does not raise bills, so these alerts are \
+             not explained by it: leaks on the customers' side (after a frost night) or \
+             metering are as likely.",
             plural(g.len(), "night", "nights"),
             fmt_ns(from),
             plural(alert_ids.len(), "consumption alert", "consumption alerts"),

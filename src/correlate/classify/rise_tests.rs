@@ -1,6 +1,6 @@
 //! Rule 2b: rising minimum night flow in the classification.
 
-use super::tests::{DAY, H, all, burst, class_of, oct1, october, zones};
+use super::tests::{DAY, H, alert, all, burst, class_of, oct1, october, zones};
 use super::*;
 
 /// A rise of `zone` on the night `oct1() + day` days, 02:00–04:00 UTC.
@@ -35,8 +35,13 @@ fn several_alerts_and_rising_nights_are_one_leak_incident() {
         rise("Z-NORTH", 12),
     ];
     let c = run(&alerts, &[], &rises);
-    assert!(all(&c, AlertClass::ExplainedByNetworkEvent), "{c:?}");
-    assert_eq!(c.incidents.len(), 1, "consecutive nights are one event");
+    // Not explained: a network leak does not raise customers' bills.
+    assert!(all(&c, AlertClass::UnsupervisedCluster), "{c:?}");
+    assert_eq!(
+        c.incidents.len(),
+        1,
+        "consecutive nights are one event, and the alerts it links open no cluster incident"
+    );
     let i = &c.incidents[0];
     assert_eq!(i.kind, IncidentKind::LeakSuspected);
     assert_eq!(i.key, format!("mnf:Z-NORTH:{}", rises[0].night_start_ns));
@@ -52,6 +57,7 @@ fn several_alerts_and_rising_nights_are_one_leak_incident() {
         i.reason
             .contains("14.00 m³/h against a baseline of 9.50 m³/h")
     );
+    assert!(i.reason.contains("engineers investigate"), "{}", i.reason);
     // The same whatever the order of the rises.
     let mut rev = rises.to_vec();
     rev.reverse();
@@ -81,11 +87,16 @@ fn a_rise_just_within_the_window_after_a_period_counts() {
     // N-00 ends on 31 October, N-01 and N-02 later: a night 26 h after N-00's end counts.
     let alerts = october("N", "Z-NORTH", 3);
     let c = run(&alerts, &[], &[rise("Z-NORTH", 31)]);
-    assert!(all(&c, AlertClass::ExplainedByNetworkEvent), "{c:?}");
-    assert_eq!(class_of(&c, "N-00"), AlertClass::ExplainedByNetworkEvent);
-    // A night more than 48 h after N-00's end leaves it out, and the rise with it.
+    assert!(all(&c, AlertClass::UnsupervisedCluster), "{c:?}");
+    let kinds: Vec<IncidentKind> = c.incidents.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [IncidentKind::LeakSuspected]);
+    assert!(c.incidents[0].alert_ids.contains(&"N-00".to_string()));
+    // A night more than 48 h after N-00's end leaves it out, and the rise with it: the
+    // three alerts are a plain cluster.
     let c = run(&alerts, &[], &[rise("Z-NORTH", 33)]);
     assert!(all(&c, AlertClass::UnsupervisedCluster), "{c:?}");
+    let kinds: Vec<IncidentKind> = c.incidents.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [IncidentKind::SuspectedNetworkAnomaly]);
 }
 
 #[test]
@@ -104,4 +115,37 @@ fn alarms_and_a_rise_both_link_the_alerts() {
     let without = run(&alerts, &burst(), &[]);
     assert_eq!(without.alerts, c.alerts);
     assert_eq!(without.incidents, c.incidents[..1]);
+}
+
+#[test]
+fn a_rise_leaves_alerts_explained_by_alarms_explained_and_flags_the_others() {
+    // N-00..N-02 over October, explained by the burst of day 14; M-00 and M-01 from day 32,
+    // after it. The rising night of day 31 overlaps all five.
+    let mut alerts = october("N", "Z-NORTH", 3);
+    for n in 0..2 {
+        let start = oct1() + 32 * DAY;
+        let id = format!("M-{n:02}");
+        alerts.push(alert(&id, "Z-NORTH", start, start + 30 * DAY, start));
+    }
+    let c = run(&alerts, &burst(), &[rise("Z-NORTH", 31)]);
+    for id in ["N-00", "N-01", "N-02"] {
+        assert_eq!(
+            class_of(&c, id),
+            AlertClass::ExplainedByNetworkEvent,
+            "{id}"
+        );
+    }
+    for id in ["M-00", "M-01"] {
+        assert_eq!(class_of(&c, id), AlertClass::UnsupervisedCluster, "{id}");
+    }
+    let kinds: Vec<IncidentKind> = c.incidents.iter().map(|i| i.kind).collect();
+    assert_eq!(
+        kinds,
+        [IncidentKind::NetworkEvent, IncidentKind::LeakSuspected]
+    );
+    assert_eq!(c.incidents[0].alert_ids, ["N-00", "N-01", "N-02"]);
+    assert_eq!(
+        c.incidents[1].alert_ids,
+        ["M-00", "M-01", "N-00", "N-01", "N-02"]
+    );
 }

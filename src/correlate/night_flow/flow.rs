@@ -3,7 +3,7 @@
 //!
 //! - A **bucket** is `[k·bucket, (k+1)·bucket)` ns since the epoch. Its inflow is, for each
 //!   inflow point, the mean of its good samples in the bucket, summed with the point's sign
-//!   (`in` +, `out` −), m³/h. A bucket in which some point had no good sample has no inflow.
+//!   (`in` +, `out` −) times its unit's factor to m³/h, m³/h. A bucket in which some point had no good sample has no inflow.
 //! - A bucket is **closed** when every point has a sample (any quality) at or after its end
 //!   (each point's samples arrive in time order), or at the latest `settle` after its end by
 //!   the clock. Samples for a closed bucket are dropped (counted in [`ZoneFlow::late`]).
@@ -53,7 +53,8 @@ struct NightAcc {
 /// One zone's buckets in progress.
 pub struct ZoneFlow {
     zone: String,
-    /// Per inflow point: +1.0 (`in`) or −1.0 (`out`).
+    /// Per inflow point: +1.0 (`in`) or −1.0 (`out`), times the factor from the point's
+    /// unit to m³/h ([`crate::config::zones::to_m3_per_h`]; 1.0 for m³/h).
     signs: Vec<f64>,
     bucket_ns: i64,
     settle_ns: i64,

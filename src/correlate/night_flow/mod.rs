@@ -26,7 +26,7 @@ mod tests;
 
 use crate::config::Config;
 use crate::config::catalog::Catalog;
-use crate::config::zones::FlowDirection;
+use crate::config::zones::{FlowDirection, to_m3_per_h};
 use crate::sink::influx::batch::Handoff;
 use std::sync::mpsc;
 
@@ -64,7 +64,14 @@ pub fn start(
                 FlowDirection::In => 1.0,
                 FlowDirection::Out => -1.0,
             };
-            points.push((id.0, sign));
+            // `vigie check` refuses a unit that is not a flow rate; a zone with one gets none.
+            let unit = &catalog.point(id).unit;
+            let Some(factor) = to_m3_per_h(unit) else {
+                tracing::warn!(zone = %z.id, site = %f.site, device = %f.device, point = %f.point, unit = %unit, "inflow point is not a flow rate: the zone gets no night flow");
+                points.clear();
+                break;
+            };
+            points.push((id.0, sign * factor));
         }
         if !points.is_empty() {
             zones.push((z.id.clone(), points));

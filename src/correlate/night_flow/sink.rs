@@ -26,7 +26,7 @@ pub struct NightFlowSink {
 }
 
 impl NightFlowSink {
-    /// `zones`: (zone id, its inflow points as (point id, sign)).
+    /// `zones`: (zone id, its inflow points as (point id, sign × factor to m³/h)).
     pub fn new(
         zones: Vec<(String, Vec<(u32, f64)>)>,
         windows: Windows,

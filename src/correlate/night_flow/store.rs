@@ -10,6 +10,12 @@
 use crate::correlate::classify::NightFlowRise;
 use rusqlite::{Connection, params};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// How long a statement waits for another connection's write lock (as `busy_timeout=5000`
+/// in [`NightFlowStore::open`]).
+const BUSY: Duration = Duration::from_secs(5);
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +76,15 @@ impl NightFlowStore {
         }
     }
 
+    /// Opens `<data_dir>/alarms.sqlite` to read, without creating the table.
+    fn open_reader(data_dir: &Path) -> Result<NightFlowStore, NightFlowStoreError> {
+        let path = data_dir.join(crate::alarm::store::FILE_NAME);
+        match Connection::open(&path).and_then(|c| c.busy_timeout(BUSY).map(|()| c)) {
+            Ok(conn) => Ok(NightFlowStore { conn, path }),
+            Err(source) => Err(NightFlowStoreError { path, source }),
+        }
+    }
+
     fn err(&self, source: rusqlite::Error) -> NightFlowStoreError {
         NightFlowStoreError {
             path: self.path.clone(),
@@ -99,7 +114,8 @@ impl NightFlowStore {
     }
 
     /// Stores a night; a row already there is replaced only by one of higher coverage.
-    pub fn put(&self, n: &NightRow) -> Result<(), NightFlowStoreError> {
+    /// Returns whether `n` was stored (false: the row there has coverage as high or higher).
+    pub fn put(&self, n: &NightRow) -> Result<bool, NightFlowStoreError> {
         self.conn
             .execute(
                 "INSERT INTO night_flow(zone, night, start_ns, end_ns, mnf_m3_per_h, coverage,
@@ -120,7 +136,7 @@ impl NightFlowStore {
                     n.rising
                 ],
             )
-            .map(|_| ())
+            .map(|changed| changed > 0)
             .map_err(|e| self.err(e))
     }
 
@@ -150,9 +166,16 @@ impl NightFlowStore {
     }
 
     /// The rising nights that ended at or after `from_ns`, oldest first (for the
-    /// correlator).
+    /// correlator); none while the table does not exist (no zone has inflow points).
     pub fn rises(&self, from_ns: i64) -> Result<Vec<NightFlowRise>, NightFlowStoreError> {
         let run = || -> rusqlite::Result<Vec<NightFlowRise>> {
+            let exists: bool = self.conn.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'night_flow')",
+            )?
+            .query_row([], |r| r.get(0))?;
+            if !exists {
+                return Ok(Vec::new());
+            }
             let mut st = self.conn.prepare_cached(
                 "SELECT zone, start_ns, end_ns, mnf_m3_per_h, baseline_m3_per_h FROM night_flow
                  WHERE rising = 1 AND baseline_m3_per_h IS NOT NULL AND end_ns >= ?1
@@ -173,11 +196,31 @@ impl NightFlowStore {
     }
 }
 
-/// The rising nights since `from_ns` in `<data_dir>/alarms.sqlite` (opens the table for
-/// one read; the correlator's pass).
+/// The correlator's connection for [`rises_since`]: opened at the first read, kept for later
+/// passes (for the last data directory asked; the daemon has one).
+struct Reader {
+    data_dir: PathBuf,
+    store: NightFlowStore,
+}
+
+static READER: Mutex<Option<Reader>> = Mutex::new(None);
+
+/// The rising nights since `from_ns` in `<data_dir>/alarms.sqlite` (the correlator's
+/// pass). Cheap: one connection opened at the first call and kept, no DDL (no table yet:
+/// no rises); a failed read drops the connection, so the next call opens it again.
 pub fn rises_since(
     data_dir: &Path,
     from_ns: i64,
 ) -> Result<Vec<NightFlowRise>, NightFlowStoreError> {
-    NightFlowStore::open(data_dir)?.rises(from_ns)
+    let mut reader = READER.lock().unwrap_or_else(PoisonError::into_inner);
+    let store = match reader.take() {
+        Some(r) if r.data_dir == data_dir => r.store,
+        _ => NightFlowStore::open_reader(data_dir)?,
+    };
+    let rises = store.rises(from_ns)?;
+    *reader = Some(Reader {
+        data_dir: data_dir.to_path_buf(),
+        store,
+    });
+    Ok(rises)
 }

@@ -309,7 +309,9 @@ fn store_keeps_nights_baselines_and_rises() {
             mnf_m3_per_h: mnf,
             coverage: cov,
         };
-        rows.push(super::record::judge_and_store(&store, &n, &cfg).unwrap());
+        let judged = super::record::judge_and_store(&store, &n, &cfg).unwrap();
+        assert!(judged.kept, "a new night is stored");
+        rows.push(judged.row);
     }
     // The night of coverage 0.5 is kept but left out of the baseline.
     assert_eq!(
@@ -328,10 +330,106 @@ fn store_keeps_nights_baselines_and_rises() {
         mnf_m3_per_h: 0.0,
         ..rows[4].clone()
     };
-    store.put(&worse).unwrap();
+    assert!(
+        !store.put(&worse).unwrap(),
+        "a lower-coverage copy is not kept"
+    );
     assert_eq!(store.nights(Some("Z-NORTH")).unwrap(), rows);
     let rises = store.rises(0).unwrap();
     assert_eq!(rises.len(), 1);
     assert_eq!(rises[0].night_start_ns, rows[4].start_ns);
     assert_eq!(rises[0].baseline_m3_per_h, 10.0);
+}
+
+/// The recorder on a real store and a real InfluxDB handoff (its queue read back): a night
+/// seen again after a restart is written only when its row replaced the stored one.
+#[test]
+fn recorder_writes_a_night_to_influxdb_only_when_the_store_kept_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = NightFlowStore::open(dir.path()).unwrap();
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let spool =
+        crate::sink::spool::Spool::open(&dir.path().join("spool"), 1 << 20, metrics).unwrap();
+    let (out, mut queue) = tokio::sync::mpsc::channel(16);
+    let influx = crate::sink::influx::batch::Handoff::new(
+        out,
+        std::sync::Arc::new(std::sync::Mutex::new(spool)),
+    );
+    let night = paris().of_date(date(2026, 6, 1)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Seen in part (0.8), then whole after a restart (1.0), then in part again (0.9).
+    for (coverage, mnf) in [(0.8, 12.0), (1.0, 10.0), (0.9, 5.0)] {
+        tx.send(NightMnf {
+            zone: "Z-NORTH".into(),
+            night,
+            mnf_m3_per_h: mnf,
+            coverage,
+        })
+        .unwrap();
+    }
+    drop(tx);
+    super::record::run(store, rx, NightFlowConfig::default(), influx);
+    let mut lines = Vec::new();
+    while let Ok(b) = queue.try_recv() {
+        lines.push(String::from_utf8(b.to_vec()).unwrap());
+    }
+    let t = night.start_ns;
+    assert_eq!(
+        lines,
+        [
+            format!("zone_flow,zone=Z-NORTH min_night_flow_m3_per_h=12 {t}\n"),
+            format!("zone_flow,zone=Z-NORTH min_night_flow_m3_per_h=10 {t}\n"),
+        ]
+    );
+    let stored = NightFlowStore::open(dir.path())
+        .unwrap()
+        .nights(None)
+        .unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .map(|r| (r.coverage, r.mnf_m3_per_h))
+            .collect::<Vec<_>>(),
+        [(1.0, 10.0)]
+    );
+}
+
+/// The correlator's read creates nothing and finds the rises stored after its first call.
+#[test]
+fn rises_since_runs_no_ddl_and_sees_later_nights() {
+    let dir = tempfile::tempdir().unwrap();
+    let rises = super::store::rises_since(dir.path(), 0).unwrap();
+    assert!(rises.is_empty());
+    let db = dir.path().join(crate::alarm::store::FILE_NAME);
+    let tables = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'night_flow'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(tables(&db), 0, "no table created by a read");
+    let store = NightFlowStore::open(dir.path()).unwrap();
+    let night = paris().of_date(date(2026, 6, 2)).unwrap();
+    let row = NightRow {
+        zone: "Z-NORTH".into(),
+        night: night.date.to_string(),
+        start_ns: night.start_ns,
+        end_ns: night.end_ns,
+        mnf_m3_per_h: 14.0,
+        coverage: 1.0,
+        baseline_m3_per_h: Some(10.0),
+        rising: true,
+    };
+    assert!(store.put(&row).unwrap());
+    // The same (kept) connection sees the table made since.
+    let rises = super::store::rises_since(dir.path(), 0).unwrap();
+    assert_eq!(rises.len(), 1);
+    assert_eq!(
+        (rises[0].night_start_ns, rises[0].mnf_m3_per_h),
+        (night.start_ns, 14.0)
+    );
 }

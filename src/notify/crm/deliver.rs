@@ -2,7 +2,8 @@
 //! the guarantees).
 //!
 //! A request is `POST webhook_url` with `[crm] headers`, `Content-Type: application/json`,
-//! `Idempotency-Key: vigie-crm-{instance}-{batch}` and the body
+//! `Idempotency-Key: vigie-crm-{instance}-{first}-{last}` (its first and last event ids) and
+//! the body
 //! `{"events": [{"id", "kind", "key", "time" (RFC 3339, UTC), "data"}, …]}` of up to
 //! `[crm] batch_size` events. The outbox is read every [`POLL`] (and at once after a
 //! delivery), so an event goes out about half a second after its transaction commits.
@@ -10,8 +11,8 @@
 use super::outbox::{Batch, Outbox};
 use super::{CrmError, CrmMetrics};
 use crate::config::crm::{CrmConfig, default_retention};
+use crate::notify::channels::http_failure;
 use crate::notify::channels::webhook::error_chain;
-use crate::notify::channels::{SendError, http_failure};
 use crate::notify::deliver::backoff;
 use crate::notify::open_retrying;
 use crate::sample::now_ns;
@@ -33,9 +34,55 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Tries at recording a request's outcome.
 const RECORD_TRIES: u32 = 5;
 
-/// The `Idempotency-Key` of a request: `vigie-crm-{instance}-{batch}`.
-pub fn idempotency_key(instance: &str, batch: i64) -> String {
-    format!("vigie-crm-{instance}-{batch}")
+/// The `Idempotency-Key` of a request: `vigie-crm-{instance}-{first}-{last}`, its first and
+/// last event ids.
+///
+/// A key denotes exactly one body: a request's events are fixed when it is made (the same
+/// on every retry and after a restart), and the only change a request ever undergoes, a
+/// split, makes single-event requests `{id}-{id}`, whose keys differ from the multi-event
+/// request's (its first id differs from its last). The request's stored id (its first
+/// event's) would not do: the first event sent alone after a split would reuse it with
+/// another body, and a CRM dropping seen keys would lose that event (one following the IETF
+/// Idempotency-Key draft answers 422).
+pub fn idempotency_key(instance: &str, batch: &Batch) -> String {
+    let first = batch.events.first().map_or(batch.id, |e| e.id);
+    let last = batch.events.last().map_or(batch.id, |e| e.id);
+    format!("vigie-crm-{instance}-{first}-{last}")
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// `CRM webhook: HTTP {status}: {the answer's first 200 characters}`, or the
+    /// connection error.
+    pub message: String,
+    pub kind: FailureKind,
+}
+
+/// What a failed request's answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The CRM refuses this content and would refuse it again (400, 409, 413, 422): a
+    /// request of several events is split, an event refused alone given up.
+    Refused,
+    /// The request did not reach a CRM that accepts it (401, 403, 404): an expired token, a
+    /// wrong URL, a gateway during a deploy. Retried, logged as an error: the events wait
+    /// until the configuration or the CRM is fixed.
+    Misconfigured,
+    /// Anything else (connection error, timeout, 5xx, 408, 429, 405…): retried.
+    Transient,
+}
+
+impl FailureKind {
+    /// The meaning of an HTTP status other than 2xx.
+    pub fn of(status: reqwest::StatusCode) -> FailureKind {
+        match status.as_u16() {
+            400 | 409 | 413 | 422 => FailureKind::Refused,
+            401 | 403 | 404 => FailureKind::Misconfigured,
+            _ => FailureKind::Transient,
+        }
+    }
 }
 
 /// A request's body: `{"events": [{"id", "kind", "key", "time", "data"}, …]}`, in id
@@ -54,14 +101,14 @@ pub fn body(batch: &Batch) -> Value {
     json!({ "events": events })
 }
 
-/// POSTs `body` to the CRM: Ok on a 2xx; a final error on a 4xx other than 408 and 429
-/// (with the answer's first 200 characters); an error to retry otherwise.
+/// POSTs `body` to the CRM: Ok on a 2xx; otherwise the failure, its kind by
+/// [`FailureKind::of`] (a connection error or timeout is [`FailureKind::Transient`]).
 pub async fn send(
     client: &reqwest::Client,
     cfg: &CrmConfig,
     key: &str,
     body: &Value,
-) -> Result<(), SendError> {
+) -> Result<(), Failure> {
     let mut req = client
         .post(&cfg.webhook_url)
         .timeout(cfg.timeout)
@@ -71,14 +118,19 @@ pub async fn send(
         req = req.header(k.as_str(), v.as_str());
     }
     // Without the URL in messages: a webhook's URL may hold its secret.
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| SendError::retry(format!("CRM webhook: {}", error_chain(&e.without_url()))))?;
-    if resp.status().is_success() {
+    let resp = req.send().await.map_err(|e| Failure {
+        message: format!("CRM webhook: {}", error_chain(&e.without_url())),
+        kind: FailureKind::Transient,
+    })?;
+    let status = resp.status();
+    if status.is_success() {
         Ok(())
     } else {
-        Err(http_failure("CRM webhook", resp).await)
+        let message = http_failure("CRM webhook", resp).await.message;
+        Err(Failure {
+            message,
+            kind: FailureKind::of(status),
+        })
     }
 }
 
@@ -183,7 +235,7 @@ async fn deliver(
                 if let Some(b) = batch {
                     let now = now_ns();
                     if b.due_ns <= now {
-                        let key = idempotency_key(&instance, b.id);
+                        let key = idempotency_key(&instance, &b);
                         let body = body(&b);
                         let sending = send(&client, &cfg, &key, &body);
                         tokio::pin!(sending);
@@ -236,15 +288,15 @@ pub(super) enum Outcome {
 
 /// What an answer means for a request of `events` events after `attempts` failed ones.
 pub(super) fn outcome(
-    result: &Result<(), SendError>,
+    result: &Result<(), Failure>,
     events: usize,
     attempts: u32,
     now: i64,
 ) -> Outcome {
     match result {
         Ok(()) => Outcome::Sent,
-        Err(e) if e.permanent && events > 1 => Outcome::Split,
-        Err(e) if e.permanent => Outcome::Failed,
+        Err(e) if e.kind == FailureKind::Refused && events > 1 => Outcome::Split,
+        Err(e) if e.kind == FailureKind::Refused => Outcome::Failed,
         Err(_) => Outcome::Retry(now.saturating_add(nanos(backoff(attempts + 1)))),
     }
 }
@@ -254,7 +306,7 @@ pub(super) fn outcome(
 async fn record(
     db: &Arc<Mutex<Outbox>>,
     b: &Batch,
-    result: Result<(), SendError>,
+    result: Result<(), Failure>,
     metrics: &CrmMetrics,
 ) {
     let n = b.events.len();
@@ -264,6 +316,7 @@ async fn record(
     );
     let now = now_ns();
     let out = outcome(&result, n, b.attempts, now);
+    let misconfigured = matches!(&result, Err(e) if e.kind == FailureKind::Misconfigured);
     let message = result.err().map(|e| e.message).unwrap_or_default();
     match &out {
         Outcome::Sent => {
@@ -273,13 +326,23 @@ async fn record(
         Outcome::Retry(due) => {
             metrics.delivery_errors.fetch_add(1, Ordering::Relaxed);
             let secs = u64::try_from(due.saturating_sub(now) / 1_000_000_000).unwrap_or(0);
-            tracing::warn!(
-                batch = b.id,
-                events = n,
-                attempt = b.attempts + 1,
-                "CRM events not delivered: {message}; retry in {}",
-                humantime::format_duration(Duration::from_secs(secs.max(1)))
-            );
+            let retry = humantime::format_duration(Duration::from_secs(secs.max(1)));
+            if misconfigured {
+                tracing::error!(
+                    batch = b.id,
+                    events = n,
+                    attempt = b.attempts + 1,
+                    "CRM events not delivered: {message}; check [crm] webhook_url and headers \
+                     (token) and the CRM; retry in {retry}"
+                );
+            } else {
+                tracing::warn!(
+                    batch = b.id,
+                    events = n,
+                    attempt = b.attempts + 1,
+                    "CRM events not delivered: {message}; retry in {retry}"
+                );
+            }
         }
         Outcome::Split => tracing::warn!(
             batch = b.id,

@@ -1,5 +1,5 @@
 //! The CRM webhook feed (issue 4 "Outages for the CRM"): each consumption alert's
-//! classification and each outage's start, update and end, POSTed to `[crm] webhook_url`
+//! classification and each outage's declaration (planned works), start, update and end, POSTed to `[crm] webhook_url`
 //! so that the CRM need not poll.
 //!
 //! - [`outbox`]: the table `crm_outbox` in `<data_dir>/alarms.sqlite` and [`publish`],
@@ -13,17 +13,19 @@
 //!   request at a time; a request being retried holds back every later event, so the CRM
 //!   never sees an outage's end before its start;
 //! - **nothing lost** while the CRM is down or vigie restarts: a request is retried with
-//!   backoff (5 s doubling to 5 min, ±20 %) on a connection error, a timeout, a 5xx, 408 or
-//!   429, for as long as it takes;
+//!   backoff (5 s doubling to 5 min, ±20 %) on a connection error, a timeout, and any
+//!   answer but a refusal (below), for as long as it takes; 401, 403 and 404 (an expired
+//!   token, a wrong URL, a gateway during a CRM deploy) are logged as errors, since they
+//!   need someone to fix the configuration or the CRM;
 //! - **at least once, with a key to drop repeats**: each request carries an
-//!   `Idempotency-Key` `vigie-crm-{instance}-{batch}` (the database's instance id, as in
-//!   notifications, and the request's first event id), the same on every retry and after a
-//!   restart; each event its `id`. vigie stopping between a 2xx and recording it sends that
-//!   request again at the next start;
-//! - **a refused event does not block the feed**: a 4xx other than 408 and 429 says the CRM
-//!   will never take this content: a request of several events is split into one request
-//!   per event, and an event refused alone is marked `failed`, logged with the answer's
-//!   first 200 characters and counted (`vigie_crm_events_failed_total`); the next events go.
+//!   `Idempotency-Key` `vigie-crm-{instance}-{first}-{last}` (the database's instance id, as
+//!   in notifications, and the request's first and last event ids), the same on every retry
+//!   and after a restart, and never the same for two bodies; each event its `id`. vigie
+//!   stopping between a 2xx and recording it sends that request again at the next start;
+//! - **a refused event does not block the feed**: 400, 409, 413 and 422 say the CRM will
+//!   never take this content: a request of several events is split into one request per
+//!   event, and an event refused alone is marked `failed`, logged with the answer's first
+//!   200 characters and counted (`vigie_crm_events_failed_total`); the next events go.
 //!
 //! Events are recorded whether or not `[crm]` is configured (their producers do not read
 //! the configuration). Without `[crm]`, the worker marks them `discarded` at start and each
@@ -62,12 +64,12 @@ pub enum CrmError {
 pub struct CrmMetrics {
     /// Events delivered (2xx), since start.
     pub sent: AtomicU64,
-    /// Events the CRM refused (a 4xx other than 408 and 429), given up, since start.
+    /// Events the CRM refused (400, 409, 413, 422), given up, since start.
     pub failed: AtomicU64,
     /// Events waiting in the outbox now (a gauge).
     pub pending: AtomicU64,
-    /// Failed requests that will be retried (connection errors, timeouts, 5xx, 408, 429),
-    /// since start.
+    /// Failed requests that will be retried (connection errors, timeouts, any status but
+    /// 400, 409, 413 and 422), since start.
     pub delivery_errors: AtomicU64,
 }
 
@@ -87,7 +89,7 @@ impl CrmMetrics {
             (
                 "vigie_crm_events_failed_total",
                 "counter",
-                "Events the CRM webhook refused (4xx other than 408 and 429), given up.",
+                "Events the CRM webhook refused (400, 409, 413, 422), given up.",
                 g(&self.failed),
             ),
             (

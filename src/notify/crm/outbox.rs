@@ -6,12 +6,13 @@
 //!   time: a classification's pass, an outage's start, update or end);
 //! - `kind` ([`CrmEventKind::as_str`]), `key` (an alert id, an outage id), `data` (JSON);
 //! - `status`: `pending` (to deliver), `sent` (the CRM answered 2xx), `failed` (the CRM
-//!   refused it with a 4xx), `discarded` (recorded while no `[crm]` was configured);
+//!   refused it: 400, 409, 413, 422), `discarded` (recorded while no `[crm]` was configured);
 //! - `attempts`, `due_ns` (not sent before; set on a failed attempt), `last_error`,
 //!   `sent_ns`;
 //! - `batch`: the request it goes in (its first event's id), set before the first attempt
 //!   and kept across retries and restarts, so that a retried request carries the same
-//!   events and the same `Idempotency-Key`.
+//!   events and the same `Idempotency-Key` (made of its first and last event ids, see
+//!   [`super::deliver::idempotency_key`]); a split makes one request per event.
 //!
 //! Other stages record events with [`publish`] inside their own transaction, on their own
 //! connection to the file: an event exists exactly when the change that causes it is
@@ -53,6 +54,9 @@ pub fn create_tables(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 pub enum CrmEventKind {
     /// A consumption alert's classification was set or changed (`key`: the alert id).
     AlertClassified,
+    /// A planned outage (works) was declared, before it begins (`key`: the outage id): the
+    /// CRM's first event about that id.
+    OutagePlanned,
     /// An outage began (`key`: the outage id).
     OutageStarted,
     /// An ongoing outage changed (estimated restoration, customers, area…).
@@ -62,11 +66,12 @@ pub enum CrmEventKind {
 }
 
 impl CrmEventKind {
-    /// The name in the outbox and in requests: `alert_classified`, `outage_started`,
-    /// `outage_updated`, `outage_ended`.
+    /// The name in the outbox and in requests: `alert_classified`, `outage_planned`,
+    /// `outage_started`, `outage_updated`, `outage_ended`.
     pub fn as_str(self) -> &'static str {
         match self {
             CrmEventKind::AlertClassified => "alert_classified",
+            CrmEventKind::OutagePlanned => "outage_planned",
             CrmEventKind::OutageStarted => "outage_started",
             CrmEventKind::OutageUpdated => "outage_updated",
             CrmEventKind::OutageEnded => "outage_ended",

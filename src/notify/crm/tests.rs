@@ -1,9 +1,8 @@
 //! The outbox's order, batching and outcomes on a real SQLite file; the request's shape.
 
-use super::deliver::{Outcome, body, idempotency_key, outcome};
+use super::deliver::{Failure, FailureKind, Outcome, body, idempotency_key, outcome};
 use super::outbox::{Batch, Outbox};
 use super::{CrmEvent, CrmEventKind, publish};
-use crate::notify::channels::SendError;
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -119,8 +118,8 @@ fn crm_request_body_and_key() {
             "time": "2025-11-24T16:00:00Z", "data": {"id": "17"}
         }]})
     );
-    let key = idempotency_key(outbox.instance(), b.id);
-    assert_eq!(key, format!("vigie-crm-{}-{id}", outbox.instance()));
+    let key = idempotency_key(outbox.instance(), &b);
+    assert_eq!(key, format!("vigie-crm-{}-{id}-{id}", outbox.instance()));
     assert_eq!(outbox.instance().len(), 16);
     // The instance id is the notifier's: made once per database.
     assert_eq!(
@@ -130,18 +129,102 @@ fn crm_request_body_and_key() {
 }
 
 #[test]
+fn crm_a_split_request_and_its_events_have_distinct_keys() {
+    let (_dir, mut outbox, conn) = setup();
+    let e: Vec<i64> = (0..3)
+        .map(|n| outage(&conn, CrmEventKind::OutageStarted, &n.to_string()))
+        .collect();
+    let whole = outbox.next_batch(10).expect("next").expect("a batch");
+    let whole_key = idempotency_key(outbox.instance(), &whole);
+    assert_eq!(
+        whole_key,
+        format!("vigie-crm-{}-{}-{}", outbox.instance(), e[0], e[2])
+    );
+    outbox.split(whole.id, "HTTP 400").expect("split");
+    let mut keys = vec![whole_key];
+    for id in &e {
+        let one = outbox.next_batch(10).expect("next").expect("a batch");
+        assert_eq!(ids(&one), [*id]);
+        // The same request again (a retry, a restart): the same key.
+        let key = idempotency_key(outbox.instance(), &one);
+        let again = outbox.next_batch(10).expect("next").expect("a batch");
+        assert_eq!(idempotency_key(outbox.instance(), &again), key);
+        keys.push(key);
+        outbox.mark_sent(one.id, 1).expect("sent");
+    }
+    let mut distinct = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{keys:?}");
+}
+
+fn failure(kind: FailureKind) -> Result<(), Failure> {
+    Err(Failure {
+        message: "CRM webhook: HTTP".to_string(),
+        kind,
+    })
+}
+
+#[test]
 fn crm_answers_decide_sent_retry_split_or_failed() {
     let now = 1_000_000_000_000;
     assert_eq!(outcome(&Ok(()), 5, 0, now), Outcome::Sent);
-    let refused = Err(SendError::permanent("CRM webhook: HTTP 400"));
+    let refused = failure(FailureKind::Refused);
     assert_eq!(outcome(&refused, 5, 0, now), Outcome::Split);
     assert_eq!(outcome(&refused, 1, 0, now), Outcome::Failed);
-    let later = Err(SendError::retry("CRM webhook: HTTP 503"));
-    for (attempts, base_s) in [(0, 5.0), (1, 10.0), (10, 300.0)] {
-        let Outcome::Retry(due) = outcome(&later, 5, attempts, now) else {
-            panic!("a 503 is retried");
-        };
-        let s = (due - now) as f64 / 1e9;
-        assert!(s >= base_s * 0.8 && s <= base_s * 1.2, "{attempts}: {s} s");
+    for kind in [FailureKind::Transient, FailureKind::Misconfigured] {
+        for (attempts, base_s) in [(0, 5.0), (1, 10.0), (10, 300.0)] {
+            let Outcome::Retry(due) = outcome(&failure(kind), 1, attempts, now) else {
+                panic!("{kind:?} is retried");
+            };
+            let s = (due - now) as f64 / 1e9;
+            assert!(s >= base_s * 0.8 && s <= base_s * 1.2, "{attempts}: {s} s");
+        }
     }
+}
+
+#[test]
+fn crm_only_content_refusals_give_events_up() {
+    for (code, kind) in [
+        (400, FailureKind::Refused),
+        (409, FailureKind::Refused),
+        (413, FailureKind::Refused),
+        (422, FailureKind::Refused),
+        (401, FailureKind::Misconfigured),
+        (403, FailureKind::Misconfigured),
+        (404, FailureKind::Misconfigured),
+        (405, FailureKind::Transient),
+        (408, FailureKind::Transient),
+        (410, FailureKind::Transient),
+        (429, FailureKind::Transient),
+        (500, FailureKind::Transient),
+        (503, FailureKind::Transient),
+    ] {
+        let status = reqwest::StatusCode::from_u16(code).expect("a status");
+        assert_eq!(FailureKind::of(status), kind, "HTTP {code}");
+    }
+}
+
+#[test]
+fn crm_event_kinds_have_their_wire_names() {
+    let names: Vec<&str> = [
+        CrmEventKind::AlertClassified,
+        CrmEventKind::OutagePlanned,
+        CrmEventKind::OutageStarted,
+        CrmEventKind::OutageUpdated,
+        CrmEventKind::OutageEnded,
+    ]
+    .into_iter()
+    .map(CrmEventKind::as_str)
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "alert_classified",
+            "outage_planned",
+            "outage_started",
+            "outage_updated",
+            "outage_ended"
+        ]
+    );
 }
