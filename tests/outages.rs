@@ -382,7 +382,7 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
     let kinds: Vec<String> = crm_events(&data_dir, id).into_iter().map(|e| e.0).collect();
     assert_eq!(
         kinds,
-        ["outage_updated", "outage_started", "outage_ended"],
+        ["outage_planned", "outage_started", "outage_ended"],
         "announced (planned), started, ended"
     );
     let delivered = eventually(Duration::from_secs(10), "the CRM's outage events", || {
@@ -406,7 +406,7 @@ fn declared_works_start_and_end_on_time_are_idempotent_and_can_be_cancelled() {
     assert_eq!(
         delivered,
         [
-            ("outage_updated".to_string(), "planned".to_string()),
+            ("outage_planned".to_string(), "planned".to_string()),
             ("outage_started".into(), "active".into()),
             ("outage_ended".into(), "ended".into())
         ]

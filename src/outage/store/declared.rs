@@ -33,7 +33,7 @@ pub struct DeclaredChange {
 
 impl OutageStore {
     /// Declares an outage: `planned` when it starts after `now_ns`, else `active` (an
-    /// `outage_started` event; a planned one is announced with `outage_updated`). With an
+    /// `outage_started` event; a planned one is announced with `outage_planned`). With an
     /// idempotency key already used for the same `request` (its canonical text), returns
     /// that outage and false; used for another request, [`OutageError::KeyReused`].
     pub fn declare(
@@ -94,7 +94,7 @@ impl OutageStore {
             let kind = if status == OutageStatus::Active {
                 CrmEventKind::OutageStarted
             } else {
-                CrmEventKind::OutageUpdated
+                CrmEventKind::OutagePlanned
             };
             announce(tx, id, kind, now_ns).map_err(&err)?;
             Ok(id)
