@@ -6,6 +6,7 @@
 
 use super::{HistoryEntry, Incident, Links, Status};
 use crate::alarm::Priority;
+use crate::idempotency::Seen;
 use crate::sample::rfc3339;
 use crate::sql_filter::Filter;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -201,21 +202,12 @@ impl IncidentStore {
         now_ns: i64,
     ) -> Result<(Incident, bool), IncidentError> {
         if let Some((k, request)) = key {
-            let found: Option<(i64, String)> = self
-                .conn
-                .query_row(
-                    "SELECT id, request FROM incidents WHERE idempotency_key = ?1",
-                    [k],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            if let Some((id, earlier)) = found {
-                return if earlier == request {
-                    Ok((self.get(id)?, false))
-                } else {
-                    Err(IncidentError::KeyReused(k.to_string()))
-                };
+            match crate::idempotency::seen(&self.conn, "incidents", k, request)
+                .map_err(|e| self.err(e))?
+            {
+                Seen::New => {}
+                Seen::Same(id) => return Ok((self.get(id)?, false)),
+                Seen::Other => return Err(IncidentError::KeyReused(k.to_string())),
             }
         }
         let path = self.path.clone();

@@ -4,9 +4,10 @@
 use super::{OutageError, OutageStore, announce, json_list, sql_err, utility_str};
 use crate::config::Utility;
 use crate::config::outages::OutageCause;
+use crate::idempotency::Seen;
 use crate::notify::crm::CrmEventKind;
 use crate::outage::{Outage, OutageSource, OutageStatus};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 /// An outage declared through the API (planned works, or a fault vigie cannot see).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,21 +44,12 @@ impl OutageStore {
         now_ns: i64,
     ) -> Result<(Outage, bool), OutageError> {
         if let Some((k, request)) = key {
-            let found: Option<(i64, String)> = self
-                .conn
-                .query_row(
-                    "SELECT id, request FROM outages WHERE idempotency_key = ?1",
-                    [k],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            if let Some((id, earlier)) = found {
-                return if earlier == request {
-                    Ok((self.get(id)?, false))
-                } else {
-                    Err(OutageError::KeyReused(k.to_string()))
-                };
+            match crate::idempotency::seen(&self.conn, "outages", k, request)
+                .map_err(|e| self.err(e))?
+            {
+                Seen::New => {}
+                Seen::Same(id) => return Ok((self.get(id)?, false)),
+                Seen::Other => return Err(OutageError::KeyReused(k.to_string())),
             }
         }
         let status = if d.start_ns > now_ns {
