@@ -112,6 +112,13 @@ fn a_burst_and_its_zones_alerts_become_one_incident_and_a_lone_alert_is_customer
         (north.len() == 20 && north.iter().all(|c| c == "explained_by_network_event")).then_some(())
     });
     assert_eq!(classes("Z-QUIET"), ["customer_side"]);
+    let (_, quiet) = v.call("GET", "/api/v1/consumption-alerts?zone=Z-QUIET", &[], None);
+    assert!(
+        quiet["alerts"][0]["advice"]
+            .as_str()
+            .is_some_and(|a| a.contains("check the internal installation")),
+        "{quiet}"
+    );
 
     let (_, list) = v.call("GET", "/api/v1/incidents", &[], None);
     let incidents = list["incidents"].as_array().unwrap();

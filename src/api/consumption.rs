@@ -143,7 +143,20 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
     match result {
         Ok(mut alerts) => {
             let next = page.cut(&mut alerts, |s| s.seq);
-            Ok(warp::reply::json(&json!({"alerts": alerts, "next_cursor": next})).into_response())
+            // Each classified alert with what the CRM tells the customer (as in the webhook).
+            let items: Vec<serde_json::Value> = alerts
+                .iter()
+                .map(|s| {
+                    let mut j = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
+                    j["advice"] = s
+                        .classification
+                        .as_deref()
+                        .map(|c| json!(crate::correlate::store::advice(c)))
+                        .unwrap_or(serde_json::Value::Null);
+                    j
+                })
+                .collect();
+            Ok(warp::reply::json(&json!({"alerts": items, "next_cursor": next})).into_response())
         }
         Err(m) => Ok(error(StatusCode::SERVICE_UNAVAILABLE, m)),
     }
