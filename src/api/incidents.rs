@@ -12,7 +12,7 @@
 
 use super::alarms::{parse_priority, parse_time};
 use super::page::Page;
-use super::shared::{Failure, IntoFailure, nullable, text_ok, with_store};
+use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
 use super::{ApiState, error, rfc3339};
 use crate::alarm::Priority;
 use crate::incident::store::{Change, IncidentError, IncidentQuery, NewIncident};
@@ -91,20 +91,6 @@ fn fail((status, message): Failure) -> warp::reply::Response {
     error(status, message)
 }
 
-fn check_place(a: &ApiState, zone: &Option<String>, site: &Option<String>) -> Result<(), String> {
-    if let Some(z) = zone
-        && !a.config.zones.iter().any(|x| &x.id == z)
-    {
-        return Err(format!("zone: no zone {z:?}"));
-    }
-    if let Some(s) = site
-        && !a.config.sites.iter().any(|x| &x.id == s)
-    {
-        return Err(format!("site: no site {s:?}"));
-    }
-    Ok(())
-}
-
 async fn create(
     key: Option<String>,
     body: bytes::Bytes,
@@ -132,7 +118,7 @@ async fn create(
     let checks = [
         text_ok("title", &b.title, 200),
         text_ok("actor", &actor, 64),
-        check_place(&a, &b.zone, &b.site),
+        check_place(&a.config, "zone", &b.zone, b.site.as_ref()),
         key.as_deref()
             .map_or(Ok(()), |k| text_ok("Idempotency-Key", k, 255)),
     ];

@@ -18,7 +18,7 @@
 
 use super::alarms::parse_time;
 use super::page::Page;
-use super::shared::{Failure, IntoFailure, nullable, text_ok, with_store};
+use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
 use super::{ApiState, error};
 use crate::config::outages::OutageCause;
 use crate::outage::area::{feature_collection, zones_at};
@@ -214,24 +214,6 @@ async fn one(id: i64, a: ApiState) -> Result<warp::reply::Response, Rejection> {
     Ok(reply(r.map(|o| o.to_json()), StatusCode::OK))
 }
 
-fn check_zones(a: &ApiState, zones: &[String], site: &Option<String>) -> Result<(), String> {
-    if zones.is_empty() {
-        return Err("zones: at least one zone".into());
-    }
-    if let Some(z) = zones
-        .iter()
-        .find(|z| !a.config.zones.iter().any(|x| &x.id == *z))
-    {
-        return Err(format!("zones: no zone {z:?}"));
-    }
-    if let Some(s) = site
-        && !a.config.sites.iter().any(|x| &x.id == s)
-    {
-        return Err(format!("site: no site {s:?}"));
-    }
-    Ok(())
-}
-
 async fn declare(
     key: Option<String>,
     body: bytes::Bytes,
@@ -252,7 +234,11 @@ async fn declare(
         (_, Err(m)) => return Ok(error(StatusCode::BAD_REQUEST, format!("end: {m}"))),
     };
     let checks = [
-        check_zones(&a, &b.zones, &b.site),
+        if b.zones.is_empty() {
+            Err("zones: at least one zone".to_string())
+        } else {
+            check_place(&a.config, "zones", &b.zones, b.site.as_ref())
+        },
         text_ok("description", &b.description, 2000),
         b.reference
             .as_deref()

@@ -52,3 +52,25 @@ pub fn text_ok(name: &str, v: &str, max: usize) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// The body's `field` (a zone id or list of them) and `site` name configured zones and
+/// sites; the error names the field and the unknown id.
+pub fn check_place<'a>(
+    config: &crate::config::Config,
+    field: &str,
+    zones: impl IntoIterator<Item = &'a String>,
+    site: Option<&String>,
+) -> Result<(), String> {
+    if let Some(z) = zones
+        .into_iter()
+        .find(|z| !config.zones.iter().any(|x| &x.id == *z))
+    {
+        return Err(format!("{field}: no zone {z:?}"));
+    }
+    if let Some(s) = site
+        && !config.sites.iter().any(|x| &x.id == s)
+    {
+        return Err(format!("site: no site {s:?}"));
+    }
+    Ok(())
+}
