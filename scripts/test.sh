@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (when missing), then runs the project's checks:
-# rustfmt, clippy (warnings are errors) and every test.
+# rustfmt, clippy (warnings are errors), the release build (the demo's) and every test.
 #
 # The integration tests start real peers themselves, on free loopback ports in
 # temporary directories: pymodbus (Modbus TCP server), Debian's influxd
@@ -93,6 +93,11 @@ cargo fmt --all -- --check || failed+=(fmt)
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings || failed+=(clippy)
+
+# The README's main command is `cargo run --release -- demo`: the release profile must build
+# too (it has failed alone before: a type too deep for rustc in release only).
+step "cargo build --release"
+cargo build --release || failed+=(release-build)
 
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doctests; run them first so that the test

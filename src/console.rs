@@ -63,13 +63,18 @@ pub async fn changes(daemon: &Daemon, seen: &mut Seen, alerts: bool) -> Vec<Stri
         if i.id > seen.last_incident {
             seen.last_incident = i.id;
             if !first {
+                let reason = if i.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", i.reason)
+                };
                 lines.push(format!(
-                    "incident #{} opened ({}, {}): {}: {}; links {} alarm(s), {} alert(s), {} outage(s)",
+                    "incident #{} opened ({}, {}): {}{}; links {} alarm(s), {} alert(s), {} outage(s)",
                     i.id,
                     i.source,
                     i.priority.as_str(),
                     i.title,
-                    i.reason,
+                    reason,
                     i.links.alarms.len(),
                     i.links.alerts.len(),
                     i.links.outages.len()

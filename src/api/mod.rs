@@ -172,10 +172,12 @@ pub fn routes(
                 .collect();
             warp::reply::json(&j).into_response()
         });
-    let alarm_routes = alarms::routes(api_for_alarms.clone());
-    let consumption_routes = consumption::routes(api_for_alarms.clone());
-    let incident_routes = incidents::routes(api_for_alarms.clone());
-    let outage_routes = outages::routes(api_for_alarms);
+    // Boxed: each route group's filter type is deep; nested unboxed, the whole tree's type
+    // overflows rustc's recursion limit in release builds.
+    let alarm_routes = alarms::routes(api_for_alarms.clone()).boxed();
+    let consumption_routes = consumption::routes(api_for_alarms.clone()).boxed();
+    let incident_routes = incidents::routes(api_for_alarms.clone()).boxed();
+    let outage_routes = outages::routes(api_for_alarms).boxed();
     counted
         .and(
             alarm_routes

@@ -89,7 +89,18 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let client = reqwest::Client::new();
-    let mut last_seq = 0i64;
+    // Only bursts from now on: the journal keeps earlier runs' (the demo's data folder
+    // persists), and their alerts were posted then.
+    let newest = HistoryQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    let mut last_seq = alarms
+        .history(newest)
+        .await
+        .ok()
+        .and_then(|e| e.first().map(|e| e.seq))
+        .unwrap_or(0);
     let mut last_burst: Option<i64> = None;
     let mut pending: Option<tokio::time::Instant> = None;
     let mut quiet_sent = false;

@@ -244,7 +244,7 @@ impl IncidentStore {
         Ok((self.get(id)?, true))
     }
 
-    /// The incident the correlator opened under `key`, created when new; when it exists
+    /// The incident the correlator (or the outage tracker) opened under `key`, created when new; when it exists
     /// with other links or reason, they are updated (a history line each). Returns it and
     /// whether it was created.
     pub fn upsert_correlated(
@@ -254,6 +254,11 @@ impl IncidentStore {
         now_ns: i64,
     ) -> Result<(Incident, bool), IncidentError> {
         let key = format!("correlation:{key}");
+        // Who opened it: the correlator, or the outage tracker (`source: outage`).
+        let actor = match new.source.as_str() {
+            "outage" => "outage tracker".to_string(),
+            _ => "correlator".to_string(),
+        };
         let id: Option<i64> = self
             .conn
             .query_row(
@@ -264,7 +269,7 @@ impl IncidentStore {
             .optional()
             .map_err(|e| self.err(e))?;
         let Some(id) = id else {
-            return self.create(new, "correlator", Some((&key, "")), now_ns);
+            return self.create(new, &actor, Some((&key, "")), now_ns);
         };
         let before = self.get(id)?;
         if before.links == new.links && before.reason == new.reason {
@@ -286,7 +291,7 @@ impl IncidentStore {
             &tx,
             id,
             now_ns,
-            "correlator",
+            &actor,
             (
                 "changed",
                 Some("links"),
