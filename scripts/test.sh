@@ -104,8 +104,8 @@ if cargo nextest --version >/dev/null 2>&1; then
     # runner's closing summary is the last thing printed.
     step "cargo test --doc"
     cargo test --doc || failed+=(doctests)
-    step "cargo nextest run --all-targets"
-    cargo nextest run --all-targets || failed+=(tests)
+    step "cargo nextest run --all-targets --no-fail-fast"
+    cargo nextest run --all-targets --no-fail-fast || failed+=(tests)
 else
     step "cargo test --all-targets"
     cargo test --all-targets || failed+=(tests)
