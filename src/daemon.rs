@@ -96,9 +96,11 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     ));
     // The API's port first: when it is taken (another vigie runs), nothing has started yet:
     // no poller, no batch, and the spool folder is left as it is.
-    let listener = api::bind(listen.unwrap_or(cfg.api.listen))
-        .await
-        .map_err(DaemonError::Listen)?;
+    let listen = listen.unwrap_or(cfg.api.listen);
+    if let Some(problem) = cfg.api.exposure_problem(listen) {
+        return Err(DaemonError::Listen(std::io::Error::other(problem)));
+    }
+    let listener = api::bind(listen).await.map_err(DaemonError::Listen)?;
     let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let spool_dir = cfg.daemon.data_dir.join("spool");
     let spool = Arc::new(Mutex::new(Spool::open(
@@ -257,7 +259,11 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         consumption: consumption.clone(),
         incidents: incidents.clone(),
         outages: outages.clone(),
+        guard: Arc::new(api::auth::Guard::new(&cfg.api)),
     };
+    if !state.guard.enforced() {
+        tracing::warn!(%api_addr, "no [[api.tokens]]: the API is open to every local user; see README \"Authentication\"");
+    }
     let api = tokio::spawn(api::serve(state, listener, async move {
         let _ = api_stop_rx.await;
     }));

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vigie::config::tokens::Role;
 use vigie::config::{self, InfluxApi, InfluxConfig};
 use vigie::poll::{plan, read};
 use vigie::profile::{self, RegisterKind, WordOrder};
@@ -50,6 +51,16 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "vigie.toml")]
         config: PathBuf,
+    },
+    /// Make a new API bearer token for ROLE (viewer, operator, engineer, crm): prints the
+    /// token, to give its holder, and the `[[api.tokens]]` entry to add to vigie.toml, which
+    /// holds only its SHA-256.
+    Token {
+        #[arg(value_parser = parse_role)]
+        role: Role,
+        /// Who will hold it (logs, metrics, 403 messages); default: the role.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Read a device once and print its points decoded (the field engineer's tool).
     Probe(ProbeArgs),
@@ -144,6 +155,10 @@ struct ImportConsumptionArgs {
     dry_run: bool,
 }
 
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?}: one of viewer, operator, engineer, crm"))
+}
+
 fn parse_ratio(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
@@ -175,6 +190,16 @@ fn main() -> std::process::ExitCode {
             Command::Simulate { config } => simulate(&config).await,
             Command::Check { config } => return check(&config),
             Command::Probe(a) => probe(a).await,
+            Command::Token { role, name } => {
+                let token = config::tokens::new_token();
+                let name = name.unwrap_or_else(|| role.to_string());
+                out!("token {role} {token}");
+                out!(
+                    "# Give the token above to {name:?}; add this to vigie.toml (it holds only the token's SHA-256):"
+                );
+                out!("{}", config::tokens::toml_entry(&name, role, &token));
+                Ok(())
+            }
             Command::ImportConsumption(a) => return import_consumption(a),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
@@ -534,7 +559,9 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         listen: Some(a.listen),
         influxdb,
         first_fault: a.first_fault,
+        tokens: vigie::demo::new_tokens(),
     };
+    let tokens = opts.tokens.clone();
     let (sim, daemon, network) = vigie::demo::start(opts).await?;
     out!(
         "vigie demo: {} sites, {} devices simulated on loopback",
@@ -548,6 +575,16 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         "API: http://{0}/api/v1/points  http://{0}/metrics  http://{0}/health",
         daemon.api_addr
     );
+    out!("API tokens for this run, one per role (README \"Authentication\"):");
+    for (role, token) in &tokens {
+        out!("token {role} {token}");
+    }
+    if let Some((_, viewer)) = tokens.iter().find(|(r, _)| *r == Role::Viewer) {
+        out!(
+            "e.g. curl -H 'Authorization: Bearer {viewer}' http://{}/api/v1/alarms",
+            daemon.api_addr
+        );
+    }
     let first = a.first_fault.unwrap_or(Duration::from_secs(180));
     let at = |later: u64| humantime::format_duration(first + Duration::from_secs(later));
     out!(
@@ -561,8 +598,14 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         daemon.api_addr
     );
     let (stop_crm, crm_stop) = tokio::sync::watch::channel(false);
+    let crm_token = tokens
+        .iter()
+        .find(|(r, _)| *r == Role::Crm)
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
     let crm = tokio::spawn(vigie::demo::crm::run(
         daemon.api_addr,
+        crm_token,
         daemon.alarms.clone(),
         |line| out!("{line}"),
         crm_stop,

@@ -12,11 +12,13 @@ use support::{eventually, free_port, try_request};
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
-fn point(base: &str) -> Option<Value> {
+/// The point, read with the viewer's token the demo printed.
+fn point(base: &str, token: &str) -> Option<Value> {
+    let auth = format!("Bearer {token}");
     let r = try_request(
         "GET",
         &format!("{base}/api/v1/points/PS-01/PT-101/pressure_bar"),
-        &[],
+        &[("Authorization", &auth)],
         b"",
     )
     .ok()?;
@@ -37,7 +39,7 @@ fn polling_follows_a_stepped_clock() {
     let listen = format!("127.0.0.1:{port}");
     let data = tmp.path().join("var");
     let step = step_file.to_string_lossy().to_string();
-    let _demo = VigieChild::spawn_with_env(
+    let mut demo = VigieChild::spawn_with_env(
         &[
             "demo",
             "--listen",
@@ -55,6 +57,10 @@ fn polling_follows_a_stepped_clock() {
             ("FAKETIME_NO_CACHE", "1"),
         ],
     );
+    let token = demo.wait_line(Duration::from_secs(60), "the demo's viewer token", |l| {
+        l.strip_prefix("token viewer ").map(str::to_string)
+    });
+    let point = |base: &str| point(base, &token);
     let before = eventually(Duration::from_secs(60), "PT-101 good", || {
         point(&base).filter(|p| {
             p["quality"] == "good" && p["history"].as_array().is_some_and(|h| h.len() >= 3)

@@ -28,6 +28,8 @@ struct Demo {
     process: VigieChild,
     api: String,
     data: tempfile::TempDir,
+    /// The `token ROLE VALUE` lines the demo printed: role → token.
+    tokens: std::collections::HashMap<String, String>,
 }
 
 impl Demo {
@@ -52,6 +54,7 @@ impl Demo {
             process,
             api: format!("http://{listen}"),
             data,
+            tokens: Default::default(),
         };
         let health = format!("{}/health", demo.api);
         eventually(WAIT, "the demo's /health", || {
@@ -61,12 +64,38 @@ impl Demo {
                 _ => None,
             }
         });
+        let tokens = eventually(WAIT, "the demo's four `token ROLE VALUE` lines", || {
+            let tokens: std::collections::HashMap<String, String> = demo
+                .process
+                .stdout()
+                .iter()
+                .filter_map(|l| match l.split(' ').collect::<Vec<_>>()[..] {
+                    ["token", role, value] => Some((role.to_string(), value.to_string())),
+                    _ => None,
+                })
+                .collect();
+            (tokens.len() == 4).then_some(tokens)
+        });
+        demo.tokens = tokens;
         demo
     }
 
-    /// `GET path` of the API: status and body (panics when it cannot connect).
+    /// `GET path` of the API with the viewer's token: status and body (panics when it
+    /// cannot connect).
     fn get(&self, path: &str) -> (u16, String) {
-        support::http("GET", &format!("{}{path}", self.api), "")
+        self.get_as("viewer", path)
+    }
+
+    /// `GET path` with the token of `role`.
+    fn get_as(&self, role: &str, path: &str) -> (u16, String) {
+        let auth = format!("Bearer {}", self.tokens[role]);
+        let r = support::request(
+            "GET",
+            &format!("{}{path}", self.api),
+            &[("Authorization", &auth)],
+            b"",
+        );
+        (r.status, r.body)
     }
 
     /// `GET /api/v1/points`.
@@ -228,8 +257,26 @@ fn demo_serves_every_point_good_and_exits_after_its_duration() {
     let (status, body) = demo.get("/api/v1/points/PS-01/PT-101/no_such_point");
     assert_eq!(status, 404, "{body}");
 
-    // Prometheus metrics.
-    let (status, metrics) = demo.get("/metrics");
+    // The demo's API asks for the tokens it printed, as `vigie run` with tokens does.
+    let url = format!("{}/api/v1/points", demo.api);
+    let r = support::request("GET", &url, &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"vigie\""));
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("no token"),
+        "{}",
+        r.body
+    );
+    let (status, body) = demo.get_as("crm", "/api/v1/points");
+    assert_eq!(
+        status, 403,
+        "the CRM reads outages, not live points: {body}"
+    );
+    let (status, body) = demo.get_as("crm", "/api/v1/outages?zone=Z-NORTH");
+    assert_eq!(status, 200, "{body}");
+
+    // Prometheus metrics, open to the scraper.
+    let (status, metrics) = support::http("GET", &format!("{}/metrics", demo.api), "");
     assert_eq!(status, 200, "{metrics}");
     assert!(
         metrics

@@ -10,6 +10,7 @@
 //!   `priority`, `limit`, `cursor`).
 //! - `GET /alarms/kpis`: EEMUA 191 figures (`from`, default the last 24 h).
 
+use super::auth;
 use super::page::Page;
 use super::{ApiState, error, rfc3339};
 use crate::alarm::engine::{Action, EngineError};
@@ -328,6 +329,7 @@ pub fn standing(a: &ApiState) -> Vec<(String, i64)> {
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let guard = api.clone();
     let with = move || {
         let a = api.clone();
         warp::any().map(move || a.clone())
@@ -335,21 +337,25 @@ pub fn routes(
     let query = || warp::query::<HashMap<String, String>>();
     let list = warp::path!("api" / "v1" / "alarms")
         .and(warp::get())
+        .and(guard.allow(auth::READ))
         .and(query())
         .and(with())
         .map(|q: HashMap<String, String>, a: ApiState| list(&a, &q));
     let history = warp::path!("api" / "v1" / "alarms" / "history")
         .and(warp::get())
+        .and(guard.allow(auth::READ))
         .and(query())
         .and(with())
         .and_then(history);
     let kpis = warp::path!("api" / "v1" / "alarms" / "kpis")
         .and(warp::get())
+        .and(guard.allow(auth::READ))
         .and(query())
         .and(with())
         .and_then(kpis);
     let one = warp::path!("api" / "v1" / "alarms" / String)
         .and(warp::get())
+        .and(guard.allow(auth::READ))
         .and(with())
         .map(|id: String, a: ApiState| {
             let id = decode_id(&id);
@@ -361,6 +367,7 @@ pub fn routes(
         });
     let action = warp::path!("api" / "v1" / "alarms" / String / String)
         .and(warp::post())
+        .and(guard.allow(auth::OPERATE))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
         .and(with())

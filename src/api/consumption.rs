@@ -8,6 +8,7 @@
 //!   `classification`, `from`, `to`, `limit`, `cursor`).
 
 use super::alarms::parse_time;
+use super::auth;
 use super::page::Page;
 use super::{ApiState, error};
 use crate::correlate::alerts::ConsumptionAlert;
@@ -166,18 +167,21 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let guard = api.clone();
     let with = move || {
         let a = api.clone();
         warp::any().map(move || a.clone())
     };
     let post = warp::path!("api" / "v1" / "consumption-alerts")
         .and(warp::post())
+        .and(guard.allow(auth::CRM_WRITE))
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
         .and(with())
         .and_then(post);
     let list = warp::path!("api" / "v1" / "consumption-alerts")
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(warp::query::<HashMap<String, String>>())
         .and(with())
         .and_then(list);

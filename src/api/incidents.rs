@@ -11,6 +11,7 @@
 //! - `POST /api/v1/incidents/{id}/comments`: `{"actor", "text"}`.
 
 use super::alarms::{parse_priority, parse_time};
+use super::auth;
 use super::page::Page;
 use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
 use super::{ApiState, error, rfc3339};
@@ -308,6 +309,7 @@ async fn comment(
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let guard = api.clone();
     let with = move || {
         let a = api.clone();
         warp::any().map(move || a.clone())
@@ -315,26 +317,31 @@ pub fn routes(
     let body = || warp::body::content_length_limit(MAX_BODY).and(warp::body::bytes());
     let create = warp::path!("api" / "v1" / "incidents")
         .and(warp::post())
+        .and(guard.allow(auth::ENGINEER))
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(body())
         .and(with())
         .and_then(create);
     let list = warp::path!("api" / "v1" / "incidents")
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(warp::query::<HashMap<String, String>>())
         .and(with())
         .and_then(list);
     let one = warp::path!("api" / "v1" / "incidents" / i64)
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(with())
         .and_then(one);
     let patch = warp::path!("api" / "v1" / "incidents" / i64)
         .and(warp::patch())
+        .and(guard.allow(auth::ENGINEER))
         .and(body())
         .and(with())
         .and_then(patch);
     let comment = warp::path!("api" / "v1" / "incidents" / i64 / "comments")
         .and(warp::post())
+        .and(guard.allow(auth::ENGINEER))
         .and(body())
         .and(with())
         .and_then(comment);

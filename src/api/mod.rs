@@ -2,6 +2,7 @@
 //! Every answer is JSON except `/metrics`; errors are `{"error": "..."}` with a 4xx status.
 
 pub mod alarms;
+pub mod auth;
 pub mod consumption;
 pub mod incidents;
 pub mod outages;
@@ -37,6 +38,19 @@ pub struct ApiState {
     pub consumption: Arc<std::sync::Mutex<crate::correlate::store::AlertStore>>,
     pub incidents: Arc<std::sync::Mutex<crate::incident::store::IncidentStore>>,
     pub outages: Arc<std::sync::Mutex<crate::outage::store::OutageStore>>,
+    /// Bearer tokens, roles and rates.
+    pub guard: Arc<auth::Guard>,
+}
+
+impl ApiState {
+    /// A filter passing requests whose token has one of the `accepted` roles (see
+    /// [`auth`]); put it after the route's path and method.
+    pub fn allow(
+        &self,
+        accepted: auth::Access,
+    ) -> impl Filter<Extract = (), Error = Rejection> + Clone + use<> {
+        auth::require(self.guard.clone(), accepted)
+    }
 }
 
 fn value_json(v: &Option<Value>) -> Json {
@@ -107,6 +121,30 @@ pub fn routes(
             })
             .untuple_one()
     };
+    // One request from the caller's rate bucket, before any route is tried; probes, the
+    // scrape and CORS preflights are not limited.
+    let throttled = {
+        let guard = api.guard.clone();
+        warp::method()
+            .and(warp::path::full())
+            .and(warp::header::optional::<String>("authorization"))
+            .and_then(
+                move |method: warp::http::Method, path: warp::path::FullPath, h: Option<String>| {
+                    let guard = guard.clone();
+                    async move {
+                        let limited = method != warp::http::Method::OPTIONS
+                            && (path.as_str().starts_with("/api/")
+                                || path.as_str().starts_with("/grafana"));
+                        if limited {
+                            guard.throttle(h.as_deref()).map_err(warp::reject::custom)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+            )
+            .untuple_one()
+    };
     let api_for_alarms = api.clone();
     let with = move || {
         let a = api.clone();
@@ -136,11 +174,13 @@ pub fn routes(
                 let mut text = a.metrics.render();
                 text.push_str(&alarms::metrics_text(&a).await);
                 text.push_str(&a.crm.render());
+                text.push_str(&a.guard.metrics_text());
                 warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
                     .into_response()
             });
     let points = warp::path!("api" / "v1" / "points")
         .and(warp::get())
+        .and(api_for_alarms.allow(auth::READ))
         .and(with())
         .map(|a: ApiState| {
             let states = a.live.points();
@@ -153,6 +193,7 @@ pub fn routes(
         });
     let point = warp::path!("api" / "v1" / "points" / String / String / String)
         .and(warp::get())
+        .and(api_for_alarms.allow(auth::READ))
         .and(with())
         .map(|site: String, device: String, name: String, a: ApiState| {
             let Some(id) = a.live.catalog.find(&site, &device, &name) else {
@@ -177,8 +218,10 @@ pub fn routes(
     let alarm_routes = alarms::routes(api_for_alarms.clone()).boxed();
     let consumption_routes = consumption::routes(api_for_alarms.clone()).boxed();
     let incident_routes = incidents::routes(api_for_alarms.clone()).boxed();
+    let guard = api_for_alarms.guard.clone();
     let outage_routes = outages::routes(api_for_alarms).boxed();
     counted
+        .and(throttled)
         .and(
             alarm_routes
                 .or(consumption_routes)
@@ -198,11 +241,25 @@ pub fn routes(
                 .or(point)
                 .unify(),
         )
-        .recover(handle_rejection)
+        .recover(move |r| handle_rejection(r, guard.clone()))
         .unify()
 }
 
-async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+async fn handle_rejection(
+    r: Rejection,
+    guard: Arc<auth::Guard>,
+) -> Result<warp::reply::Response, Infallible> {
+    if let Some(d) = r.find::<auth::Denied>() {
+        guard.count(d);
+        let (status, message, header) = d.answer();
+        let mut reply = error(status, message);
+        if let Some((k, v)) = header
+            && let Ok(v) = warp::http::HeaderValue::from_str(&v)
+        {
+            reply.headers_mut().insert(k, v);
+        }
+        return Ok(reply);
+    }
     Ok(if r.is_not_found() {
         error(
             StatusCode::NOT_FOUND,

@@ -17,6 +17,7 @@
 //!   cause clears: 409.
 
 use super::alarms::parse_time;
+use super::auth;
 use super::page::Page;
 use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
 use super::{ApiState, error};
@@ -337,6 +338,7 @@ async fn patch(
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let guard = api.clone();
     let with = move || {
         let a = api.clone();
         warp::any().map(move || a.clone())
@@ -344,25 +346,30 @@ pub fn routes(
     let body = || warp::body::content_length_limit(MAX_BODY).and(warp::body::bytes());
     let list = warp::path!("api" / "v1" / "outages")
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(warp::query::<HashMap<String, String>>())
         .and(with())
         .and_then(list);
     let geojson = warp::path!("api" / "v1" / "outages.geojson")
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(with())
         .and_then(geojson);
     let one = warp::path!("api" / "v1" / "outages" / i64)
         .and(warp::get())
+        .and(guard.allow(auth::READ_SHARED))
         .and(with())
         .and_then(one);
     let declare = warp::path!("api" / "v1" / "outages")
         .and(warp::post())
+        .and(guard.allow(auth::ENGINEER))
         .and(warp::header::optional::<String>("idempotency-key"))
         .and(body())
         .and(with())
         .and_then(declare);
     let patch = warp::path!("api" / "v1" / "outages" / i64)
         .and(warp::patch())
+        .and(guard.allow(auth::ENGINEER))
         .and(body())
         .and(with())
         .and_then(patch);

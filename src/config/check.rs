@@ -484,6 +484,20 @@ fn validate(
     for (key, message) in super::zones::validate(&mut config, &profiles) {
         r.err(key, message);
     }
+    for (key, message) in super::tokens::check(&config.api.tokens) {
+        r.err(key, message);
+    }
+    if let Some(m) = config.api.exposure_problem(config.api.listen) {
+        r.err("api.listen".to_string(), m);
+    }
+    for (key, value) in [
+        ("api.rate_limit_per_s", config.api.rate_limit_per_s),
+        ("api.rate_limit_burst", config.api.rate_limit_burst),
+    ] {
+        if value == 0 {
+            r.err(key.to_string(), "must be at least 1".to_string());
+        }
+    }
     if let Some(c) = &config.crm {
         for (key, message) in super::crm::validate(c) {
             r.err(key, message);

@@ -12,6 +12,7 @@ pub mod crm;
 pub mod duration;
 pub mod notify;
 pub mod outages;
+pub mod tokens;
 pub mod zones;
 
 use serde::Deserialize;
@@ -151,17 +152,50 @@ fn default_max_retries() -> u32 {
 pub struct ApiConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// `[[api.tokens]]`: who may call the API, each with a role. None: the API is open to
+    /// whoever reaches it, and may then listen only on a loopback address.
+    #[serde(default)]
+    pub tokens: Vec<tokens::ApiToken>,
+    /// Requests per second each token may make, sustained (a token bucket per token;
+    /// requests without tokens share one bucket). Above: 429 with `Retry-After`.
+    #[serde(default = "default_rate_limit_per_s")]
+    pub rate_limit_per_s: u32,
+    /// Requests a token may make at once above the sustained rate (a Grafana dashboard
+    /// loading all its panels).
+    #[serde(default = "default_rate_limit_burst")]
+    pub rate_limit_burst: u32,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_rate_limit_per_s() -> u32 {
+    50
+}
+fn default_rate_limit_burst() -> u32 {
+    200
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: default_listen(),
+            tokens: Vec::new(),
+            rate_limit_per_s: default_rate_limit_per_s(),
+            rate_limit_burst: default_rate_limit_burst(),
         }
+    }
+}
+
+impl ApiConfig {
+    /// Why the API may not listen on `listen` as configured: an open API (no tokens) on an
+    /// address other hosts can reach.
+    pub fn exposure_problem(&self, listen: SocketAddr) -> Option<String> {
+        (self.tokens.is_empty() && !listen.ip().is_loopback()).then(|| {
+            format!(
+                "the API would listen on {listen} with no [[api.tokens]]: anyone on the network could acknowledge alarms and change incidents. Add tokens (`vigie token ROLE` prints one) or listen on 127.0.0.1"
+            )
+        })
     }
 }
 

@@ -65,10 +65,12 @@ fn today() -> jiff::civil::Date {
 async fn post(
     client: &reqwest::Client,
     api: SocketAddr,
+    token: &str,
     alerts: &[serde_json::Value],
 ) -> Result<u64, String> {
     let r = client
         .post(format!("http://{api}/api/v1/consumption-alerts"))
+        .bearer_auth(token)
         .json(alerts)
         .send()
         .await
@@ -81,9 +83,11 @@ async fn post(
     Ok(body["stored"].as_u64().unwrap_or(0))
 }
 
-/// Runs until `stop` turns true; `say` prints what it does.
+/// Runs until `stop` turns true, posting with the `crm` role's `token`; `say` prints what
+/// it does.
 pub async fn run(
     api: SocketAddr,
+    token: String,
     alarms: Alarms,
     say: impl Fn(String) + Send + 'static,
     mut stop: watch::Receiver<bool>,
@@ -119,7 +123,7 @@ pub async fn run(
                 48.0,
                 21.0,
             );
-            match post(&client, api, &[a]).await {
+            match post(&client, api, &token, &[a]).await {
                 Ok(_) => {
                     say(format!(
                         "CRM: 1 overconsumption alert posted for {QUIET_ZONE}, a quiet zone (48 m3 against 21 m3 a year ago)"
@@ -160,7 +164,7 @@ pub async fn run(
                     )
                 })
                 .collect();
-            match post(&client, api, &alerts).await {
+            match post(&client, api, &token, &alerts).await {
                 Ok(n) => say(format!(
                     "CRM: {n} overconsumption alerts posted for {BURST_ZONE}, customers downstream of the burst"
                 )),

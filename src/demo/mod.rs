@@ -3,6 +3,7 @@
 
 pub mod crm;
 
+use crate::config::tokens::{ApiToken, Role, token_sha256};
 use crate::config::{self, CheckError, InfluxConfig, Network};
 use crate::daemon::{self, Daemon};
 use crate::sim::{self, RunningSim, SimConfig, World};
@@ -35,6 +36,17 @@ pub struct DemoOptions {
     /// When the first scripted fault (the burst) starts; the others keep their spacing.
     /// None: as `sim.toml` says (3 minutes).
     pub first_fault: Option<std::time::Duration>,
+    /// The API's bearer tokens, one per role (see [`new_tokens`]); their hashes go into
+    /// the demo's `[[api.tokens]]`, so the demo's API asks for tokens as `vigie run` does.
+    pub tokens: Vec<(Role, String)>,
+}
+
+/// One new token per role, for a demo run.
+pub fn new_tokens() -> Vec<(Role, String)> {
+    Role::ALL
+        .into_iter()
+        .map(|r| (r, crate::config::tokens::new_token()))
+        .collect()
 }
 
 /// The generated `vigie.toml` for simulator addresses `bound` (name → address).
@@ -69,6 +81,15 @@ pub async fn start(opts: DemoOptions) -> Result<(RunningSim, Daemon, Network), D
     )
     .map_err(DemoError::Config)?;
     network.config.influxdb = opts.influxdb;
+    network.config.api.tokens = opts
+        .tokens
+        .iter()
+        .map(|(role, token)| ApiToken {
+            name: format!("demo-{role}"),
+            role: *role,
+            sha256: token_sha256(token),
+        })
+        .collect();
     let daemon = daemon::start(&network, opts.listen).await?;
     Ok((running, daemon, network))
 }
