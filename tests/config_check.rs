@@ -44,6 +44,22 @@ fn cases() -> Vec<(
 )> {
     vec![
         (
+            "a token pasted where its hash goes",
+            format!(
+                "{GOOD_DEVICE}[[api.tokens]]\nname = \"grafana\"\nrole = \"viewer\"\nsha256 = \"vigie_0123\"\n"
+            ),
+            Some(17),
+            "api.tokens[0].sha256",
+            "never the token itself",
+        ),
+        (
+            "unknown role",
+            format!("{GOOD_DEVICE}[[api.tokens]]\nname = \"x\"\nrole = \"admin\"\nsha256 = \"00\"\n"),
+            Some(16),
+            "role",
+            "unknown variant",
+        ),
+        (
             "unknown key",
             format!("{GOOD_DEVICE}pollinterval = \"1s\"\n"),
             Some(14),
