@@ -376,7 +376,12 @@ impl Daemon {
         if let Some(s) = self.api_stop.take() {
             let _ = s.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.api).await;
+        // The API lets requests in flight finish for SHUTDOWN_GRACE, then cuts them.
+        let bound = api::serve::SHUTDOWN_GRACE + Duration::from_secs(1);
+        if tokio::time::timeout(bound, &mut self.api).await.is_err() {
+            tracing::error!("the API did not stop within {bound:?}");
+            self.api.abort();
+        }
         self.alarms.close();
         if let Some(r) = self.recorder.take() {
             let joined = tokio::task::spawn_blocking(move || r.join());

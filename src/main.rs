@@ -446,7 +446,11 @@ async fn run(path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         )
     })?;
     let daemon = vigie::daemon::start(&network, listen).await?;
-    out!("vigie running: API on http://{}", daemon.api_addr);
+    let scheme = match network.config.api.tls {
+        Some(_) => "https",
+        None => "http",
+    };
+    out!("vigie running: API on {scheme}://{}", daemon.api_addr);
     summaries(&daemon, Duration::from_secs(10), None, false).await;
     daemon.shutdown(Duration::from_secs(10)).await;
     Ok(())

@@ -101,6 +101,8 @@ pub struct Metrics {
     pub samples_total: AtomicU64,
     pub samples_good: AtomicU64,
     pub http_requests: AtomicU64,
+    /// The API's connections: TLS handshake failures, timeouts.
+    pub api_serve: Arc<crate::api::serve::ServeCounters>,
 }
 
 impl Metrics {
@@ -323,6 +325,7 @@ impl Metrics {
                 g(v)
             );
         }
+        self.api_serve.render(&mut o);
         o
     }
 }

@@ -316,6 +316,22 @@ fn cases() -> Vec<(
             "at most 100000",
         ),
         (
+            "request_timeout of 0s",
+            format!("[api]\nrequest_timeout = \"0s\"\n{GOOD_DEVICE}"),
+            Some(5),
+            "api.request_timeout",
+            "more than 0s",
+        ),
+        (
+            "certificate file missing",
+            format!(
+                "[api.tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n{GOOD_DEVICE}"
+            ),
+            Some(5),
+            "api.tls.cert_file",
+            "cannot read /nonexistent/cert.pem",
+        ),
+        (
             "poll_interval above 1 day",
             GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"25h\""),
             Some(14),

@@ -7,7 +7,9 @@ pub mod consumption;
 pub mod incidents;
 pub mod outages;
 pub mod page;
+pub mod serve;
 pub mod shared;
+pub mod tls;
 
 use crate::metrics::Metrics;
 use crate::sample::{BadReason, PointId, Quality, Value};
@@ -282,17 +284,31 @@ async fn handle_rejection(
     })
 }
 
-/// Serves the API on `listener` until `stop` resolves.
+/// Serves the API on `listener` as `[api]` says (HTTPS with `[api.tls]`, timeouts) until
+/// `stop` resolves, then lets requests in flight finish for [`serve::SHUTDOWN_GRACE`].
+/// A certificate that cannot be loaded (only when the configuration skipped `vigie check`)
+/// is logged as an error and nothing is served.
 pub async fn serve(
     api: ApiState,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    warp::serve(routes(api))
-        .incoming(listener)
-        .graceful(stop)
-        .run()
-        .await;
+    let settings = match serve::Settings::from_config(&api.config.api) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "API not served: api.tls");
+            return;
+        }
+    };
+    let counters = api.metrics.api_serve.clone();
+    serve::serve(
+        warp::service(routes(api)),
+        listener,
+        settings,
+        counters,
+        stop,
+    )
+    .await;
 }
 
 /// Binds the listen address with a clear error.

@@ -429,6 +429,8 @@ fn validate(
         );
     }
 
+    check_api(&mut r, &mut config.api);
+
     let mut profiles = HashMap::new();
     let mut profile_errors = Vec::new();
     let dir = &config.daemon.profiles_dir;
@@ -519,6 +521,25 @@ fn validate(
         Ok(Network { config, profiles })
     } else {
         Err(errors)
+    }
+}
+
+/// `[api]`: the timeouts, and the certificate and key of `[api.tls]`, loaded into
+/// `api.tls.loaded`.
+fn check_api(r: &mut Report, api: &mut super::ApiConfig) {
+    for (key, value) in [
+        ("header_read_timeout", api.header_read_timeout),
+        ("request_timeout", api.request_timeout),
+        ("tls_handshake_timeout", api.tls_handshake_timeout),
+    ] {
+        if value.is_zero() {
+            r.err(format!("api.{key}"), "must be more than 0s".into());
+        }
+    }
+    if let Some(tls) = &mut api.tls
+        && let Err(e) = tls.load()
+    {
+        r.err(format!("api.tls.{}", e.key()), e.to_string());
     }
 }
 

@@ -150,6 +150,27 @@ fn default_max_retries() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
+    /// `[api.tls]`: serve HTTPS with this certificate and key (README "TLS"). Absent: plain
+    /// HTTP.
+    pub tls: Option<crate::api::tls::TlsConfig>,
+    /// A connection is closed when a request's headers have not all arrived this long after
+    /// the connection opened or the previous answer was sent (slowloris; an idle keep-alive
+    /// connection is closed then too). HTTP/1.1; over HTTP/2 it bounds the first request.
+    #[serde(
+        default = "default_header_read_timeout",
+        deserialize_with = "duration::de"
+    )]
+    pub header_read_timeout: Duration,
+    /// A request not answered within this time gets 503 `{"error": …}`.
+    #[serde(default = "default_request_timeout", deserialize_with = "duration::de")]
+    pub request_timeout: Duration,
+    /// With `[api.tls]`: a client that has not completed the TLS handshake by then is
+    /// dropped (counted with the failed handshakes).
+    #[serde(
+        default = "default_tls_handshake_timeout",
+        deserialize_with = "duration::de"
+    )]
+    pub tls_handshake_timeout: Duration,
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// `[[api.tokens]]`: who may call the API, each with a role. None: the API is open to
@@ -166,6 +187,20 @@ pub struct ApiConfig {
     pub rate_limit_burst: u32,
 }
 
+/// A client sends its headers in one packet within milliseconds; 10 s leaves room for a
+/// GPRS or satellite link and keeps a slowloris connection at most 10 s.
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+/// Grafana's data source proxy gives up after 30 s (its `dataproxy.timeout`): an answer
+/// later than that is read by nobody.
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+/// A handshake takes two round trips; 10 s is as patient as `header_read_timeout`.
+fn default_tls_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -179,6 +214,10 @@ fn default_rate_limit_burst() -> u32 {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
+            tls: None,
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
             listen: default_listen(),
             tokens: Vec::new(),
             rate_limit_per_s: default_rate_limit_per_s(),
