@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod consumption;
+pub mod grafana;
 pub mod incidents;
 pub mod outages;
 pub mod page;
@@ -177,7 +178,8 @@ pub fn routes(
     let alarm_routes = alarms::routes(api_for_alarms.clone()).boxed();
     let consumption_routes = consumption::routes(api_for_alarms.clone()).boxed();
     let incident_routes = incidents::routes(api_for_alarms.clone()).boxed();
-    let outage_routes = outages::routes(api_for_alarms).boxed();
+    let outage_routes = outages::routes(api_for_alarms.clone()).boxed();
+    let grafana_routes = grafana::routes(api_for_alarms).boxed();
     counted
         .and(
             alarm_routes
@@ -186,6 +188,8 @@ pub fn routes(
                 .or(incident_routes)
                 .unify()
                 .or(outage_routes)
+                .unify()
+                .or(grafana_routes)
                 .unify()
                 .or(health)
                 .unify()
