@@ -174,11 +174,16 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(with())
         .and_then(|name: String, body: bytes::Bytes, a: ApiState| async move {
-            match answer(&name, &body, &a).await {
-                None => Err(warp::reject::not_found()),
-                Some(Ok(j)) => Ok(warp::reply::json(&j).into_response()),
-                Some(Err((status, m))) => Ok(error(status, m)),
-            }
+            Ok::<_, Rejection>(match answer(&name, &body, &a).await {
+                // Answered here: a rejection would merge with the other routes' and
+                // come out as 405.
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    format!("no route /grafana/{name}; see README.md \"Grafana JSON datasource\""),
+                ),
+                Some(Ok(j)) => warp::reply::json(&j).into_response(),
+                Some(Err((status, m))) => error(status, m),
+            })
         });
     test.or(preflight).unify().or(post).unify().map(with_cors)
 }
