@@ -85,6 +85,17 @@ fn routes() -> Vec<(&'static str, String, Option<Value>, &'static [Role])> {
         ("GET", "/api/v1/outages".into(), None, shared),
         ("GET", "/api/v1/outages.geojson".into(), None, shared),
         ("POST", "/api/v1/outages".into(), Some(works), &[Engineer]),
+        ("GET", "/grafana".into(), None, read),
+        ("POST", "/grafana/metrics".into(), Some(json!({})), read),
+        (
+            "POST",
+            "/grafana/query".into(),
+            Some(
+                json!({"range": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T01:00:00Z"},
+                        "targets": [{"target": "sites", "refId": "A"}]}),
+            ),
+            read,
+        ),
     ]
 }
 
@@ -137,8 +148,11 @@ fn each_route_serves_the_roles_it_states_and_refuses_the_others() {
             .parse()
             .unwrap()
     };
-    assert_eq!(refused("unauthorized"), 24, "{metrics}");
-    assert_eq!(refused("forbidden"), 15, "{metrics}");
+    assert_eq!(refused("unauthorized"), 30, "{metrics}");
+    assert_eq!(refused("forbidden"), 18, "{metrics}");
+    // The CORS preflight of Grafana's direct (browser) access takes no token.
+    let (status, _) = v.call("OPTIONS", "/grafana/annotations", &[], None);
+    assert_eq!(status, 200);
 }
 
 #[test]

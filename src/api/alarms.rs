@@ -60,7 +60,8 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("time {s:?} is out of range (1677-09-21 to 2262-04-11)"))
 }
 
-fn alarm_json(a: &ApiState, i: usize) -> Json {
+/// Alarm `i` of the engine as the API serves it (also the Grafana tables' source).
+pub(crate) fn alarm_json(a: &ApiState, i: usize) -> Json {
     let Ok(e) = a.alarms.engine.lock() else {
         return Json::Null;
     };
@@ -463,10 +464,7 @@ pub async fn metrics_text(a: &ApiState) -> String {
     for (name, kind, help, v) in notify {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
     }
-    let now = now_ns();
-    let from = now - 86_400_000_000_000;
-    if let Ok(acts) = a.alarms.activations(from).await {
-        let k = kpi::compute(&acts, &standing(a), from, now);
+    if let Ok(k) = kpis_24h(a).await {
         let gauges: [(&str, &str, f64); 7] = [
             (
                 "vigie_alarm_activations_24h",
@@ -511,4 +509,13 @@ pub async fn metrics_text(a: &ApiState) -> String {
         }
     }
     o
+}
+
+/// The EEMUA 191 figures over the last 24 h, as `/metrics` serves them (and the Grafana
+/// `alarm_kpis` table).
+pub(crate) async fn kpis_24h(a: &ApiState) -> Result<kpi::Kpis, AlarmsError> {
+    let now = now_ns();
+    let from = now - 86_400_000_000_000;
+    let acts = a.alarms.activations(from).await?;
+    Ok(kpi::compute(&acts, &standing(a), from, now))
 }

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod consumption;
+pub mod grafana;
 pub mod incidents;
 pub mod outages;
 pub mod page;
@@ -221,7 +222,8 @@ pub fn routes(
     let consumption_routes = consumption::routes(api_for_alarms.clone()).boxed();
     let incident_routes = incidents::routes(api_for_alarms.clone()).boxed();
     let guard = api_for_alarms.guard.clone();
-    let outage_routes = outages::routes(api_for_alarms).boxed();
+    let outage_routes = outages::routes(api_for_alarms.clone()).boxed();
+    let grafana_routes = grafana::routes(api_for_alarms).boxed();
     counted
         .and(throttled)
         .and(
@@ -231,6 +233,8 @@ pub fn routes(
                 .or(incident_routes)
                 .unify()
                 .or(outage_routes)
+                .unify()
+                .or(grafana_routes)
                 .unify()
                 .or(health)
                 .unify()
