@@ -7,23 +7,9 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use support::demo::sim_config;
 use support::{eventually, http};
-use vigie::sim::{self, SimConfig, World};
-
-/// The demo's sim.toml with every fault starting `start` after the simulator, for `duration`,
-/// once.
-fn sim_config(start: &str, duration: &str) -> SimConfig {
-    let text = vigie::demo::SIM_TOML
-        .replace("start = \"3m\"", &format!("start = \"{start}\""))
-        .replace("start = \"6m\"", &format!("start = \"{start}\""))
-        .replace("start = \"9m\"", &format!("start = \"{start}\""))
-        .replace("duration = \"1m\"", &format!("duration = \"{duration}\""))
-        .replace("duration = \"2m\"", &format!("duration = \"{duration}\""))
-        .replace("every = \"15m\"", "");
-    let mut c = SimConfig::parse(Path::new("demo/sim.toml"), &text).unwrap();
-    c.profiles_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles");
-    c
-}
+use vigie::sim::{self, World};
 
 fn state(base: &str, id: &str) -> String {
     let (status, body) = http("GET", &format!("{base}/api/v1/alarms/{id}"), "");
