@@ -361,6 +361,7 @@ fn every_influxql_query_of_every_dashboard_returns_data_from_the_demo() {
                 format!("{file}: variable {}", v.name),
                 values.join(","),
                 values.len(),
+                values.len(),
             ));
             if values.is_empty() {
                 failures.push(format!("{file}: variable {} offers nothing: {q}", v.name));
@@ -382,7 +383,7 @@ fn every_influxql_query_of_every_dashboard_returns_data_from_the_demo() {
                 match run(&influx, &text) {
                     Ok(rows) => {
                         let found = non_null(&rows);
-                        report.push((q.place.clone(), with.join(" "), found));
+                        report.push((q.place.clone(), with.join(" "), rows.len(), found));
                         if found == 0 {
                             failures.push(format!(
                                 "{} ({}) found no data: {text}",
@@ -400,9 +401,13 @@ fn every_influxql_query_of_every_dashboard_returns_data_from_the_demo() {
         offered_by_board.insert(file, offered);
     }
 
-    println!("{:<70} {:<34} {:>7}", "query", "variables", "values");
-    for (place, with, found) in &report {
-        println!("{place:<70} {with:<34} {found:>7}");
+    // Rows: InfluxDB's rows (time buckets of every series); values: the non-null ones.
+    println!(
+        "{:<62} {:<28} {:>5} {:>6}",
+        "query", "variables", "rows", "values"
+    );
+    for (place, with, rows, found) in &report {
+        println!("{place:<62} {with:<28} {rows:>5} {found:>6}");
     }
     assert!(
         failures.is_empty(),
