@@ -7,7 +7,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support::daemon::demo_sim_config as sim_config;
+use support::demo::sim_config;
 use support::{eventually, http};
 use vigie::sim::{self, World};
 

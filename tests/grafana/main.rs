@@ -13,7 +13,8 @@ mod protocol;
 
 use serde_json::{Value, json};
 use std::path::Path;
-use support::daemon::{InProcess, demo_sim_config, load_config};
+use support::daemon::{InProcess, load_config};
+use support::demo::sim_config;
 use support::{HttpResponse, request};
 use vigie::sim::{self, World};
 
@@ -113,7 +114,7 @@ pub fn column_names(table: &Value) -> Vec<&str> {
 fn grafana_shaped_requests_get_the_daemons_answers() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt
-        .block_on(async { sim::start(World::new(demo_sim_config("8s", "14s")).unwrap()).await })
+        .block_on(async { sim::start(World::new(sim_config("8s", "14s")).unwrap()).await })
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let text = vigie::demo::vigie_toml(&sim.addresses, &tmp.path().join("var")).replace(

@@ -79,20 +79,3 @@ pub fn load_config(dir: &std::path::Path, text: &str) -> vigie::config::Network 
     vigie::config::load(&path, Some(std::collections::HashMap::new()))
         .unwrap_or_else(|e| panic!("{e:?}"))
 }
-
-/// The demo's simulated network (`src/demo/sim.toml`) with every scripted fault starting
-/// `start` after the simulator (e.g. `"6s"`), lasting `duration`, once; profiles from the
-/// repository.
-pub fn demo_sim_config(start: &str, duration: &str) -> vigie::sim::SimConfig {
-    let text = vigie::demo::SIM_TOML
-        .replace("start = \"3m\"", &format!("start = \"{start}\""))
-        .replace("start = \"6m\"", &format!("start = \"{start}\""))
-        .replace("start = \"9m\"", &format!("start = \"{start}\""))
-        .replace("duration = \"1m\"", &format!("duration = \"{duration}\""))
-        .replace("duration = \"2m\"", &format!("duration = \"{duration}\""))
-        .replace("every = \"15m\"", "");
-    let mut c = vigie::sim::SimConfig::parse(std::path::Path::new("demo/sim.toml"), &text)
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    c.profiles_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles");
-    c
-}

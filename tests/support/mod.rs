@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod demo;
 pub mod receivers;
 pub mod vigie;
 

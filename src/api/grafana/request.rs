@@ -147,13 +147,13 @@ impl Payload {
     /// dropped, so an empty list means no filter.
     pub fn list(&self, name: &str) -> Vec<String> {
         let one = |v: &Json| match v {
-            Json::String(s) => Some(s.trim().to_string()),
-            Json::Number(n) => Some(n.to_string()),
-            _ => None,
+            Json::String(s) => split_multi(s.trim()),
+            Json::Number(n) => vec![n.to_string()],
+            _ => Vec::new(),
         };
         let all: Vec<String> = match self.0.get(name) {
-            Some(Json::Array(a)) => a.iter().filter_map(one).collect(),
-            Some(v) => one(v).into_iter().collect(),
+            Some(Json::Array(a)) => a.iter().flat_map(one).collect(),
+            Some(v) => one(v),
             None => Vec::new(),
         };
         all.into_iter().filter(|s| !is_any(s)).collect()
@@ -170,6 +170,31 @@ impl Payload {
             .iter()
             .map(|p| parse_priority(p).map_err(|m| format!("payload.priority: {m}")))
             .collect()
+    }
+}
+
+/// The values of a multi-value template variable as Grafana interpolates it into a
+/// datasource's text (its default format for a multi-value or "All" choice is the regex
+/// alternation `(a|b|c)`; `{a,b,c}` is its glob format): the list; anything else, itself.
+fn split_multi(s: &str) -> Vec<String> {
+    let inner = s
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .filter(|r| r.contains('|'))
+        .map(|r| (r, '|'))
+        .or_else(|| {
+            s.strip_prefix('{')
+                .and_then(|r| r.strip_suffix('}'))
+                .filter(|r| r.contains(','))
+                .map(|r| (r, ','))
+        });
+    match inner {
+        Some((r, sep)) => r
+            .split(sep)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect(),
+        None => vec![s.to_string()],
     }
 }
 
@@ -232,6 +257,19 @@ impl Adhoc {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_multi_value_variable_as_grafana_writes_it_is_a_list() {
+        let Json::Object(m) = json!({
+            "site": "(BH-03|PS-01|SS-12)", "zone": "{Z-NORTH,Z-SOUTH}", "device": "P1"
+        }) else {
+            unreachable!()
+        };
+        let p = Payload(m);
+        assert_eq!(p.list("site"), ["BH-03", "PS-01", "SS-12"]);
+        assert_eq!(p.list("zone"), ["Z-NORTH", "Z-SOUTH"]);
+        assert_eq!(p.list("device"), ["P1"]);
+    }
 
     #[test]
     fn a_query_as_grafana_sends_it_is_read_and_unknown_fields_ignored() {
