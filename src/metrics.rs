@@ -101,6 +101,9 @@ pub struct Metrics {
     pub samples_total: AtomicU64,
     pub samples_good: AtomicU64,
     pub http_requests: AtomicU64,
+    /// Passes the drain task made (one at least every 100 ms while it runs): the systemd
+    /// watchdog's proof that the pipeline moves ([`crate::systemd::watchdog`]).
+    pub drain_passes: AtomicU64,
 }
 
 impl Metrics {
