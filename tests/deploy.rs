@@ -88,6 +88,12 @@ fn compose_file_follows_the_compose_specification() {
         "deploy/docker-compose.yml:\n{}",
         errs.join("\n")
     );
+    let mut wrong = compose.clone();
+    wrong["services"]["vigie"]["imagee"] = Value::from("x");
+    assert!(
+        !errors(&validator, &wrong).is_empty(),
+        "the schema refuses unknown keys"
+    );
 
     // What the evaluation needs: the four services, InfluxDB 2 set up with the org and
     // bucket vigie's configuration names, Grafana with the JSON datasource plugin.
