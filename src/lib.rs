@@ -26,4 +26,5 @@ pub mod sample;
 pub mod sim;
 pub mod sink;
 pub mod sql_filter;
+pub mod systemd;
 pub mod toml_position;

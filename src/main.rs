@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use vigie::config::shard::{self, Shard};
 use vigie::config::tokens::Role;
 use vigie::config::{self, InfluxApi, InfluxConfig};
 use vigie::poll::{plan, read};
@@ -39,6 +40,10 @@ enum Command {
         /// Override `[api] listen`.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Run only shard I of N (0-based, 0 <= I < N): the sites and zones that rendezvous
+        /// hashing gives it (README "Deployment"); default: the whole network.
+        #[arg(long, env = "VIGIE_SHARD", value_name = "I/N")]
+        shard: Option<Shard>,
     },
     /// Start a simulated network (three sites on loopback Modbus TCP) and poll it.
     Demo(DemoArgs),
@@ -51,6 +56,9 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "vigie.toml")]
         config: PathBuf,
+        /// Also list the sites and zones shard I of N would run.
+        #[arg(long, env = "VIGIE_SHARD", value_name = "I/N")]
+        shard: Option<Shard>,
     },
     /// Make a new API bearer token for ROLE (viewer, operator, engineer, crm): prints the
     /// token, to give its holder, and the `[[api.tokens]]` entry to add to vigie.toml, which
@@ -185,10 +193,14 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { config, listen } => run(&config, listen).await,
+            Command::Run {
+                config,
+                listen,
+                shard,
+            } => run(&config, listen, shard).await,
             Command::Demo(a) => demo(a).await,
             Command::Simulate { config } => simulate(&config).await,
-            Command::Check { config } => return check(&config),
+            Command::Check { config, shard } => return check(&config, shard),
             Command::Probe(a) => probe(a).await,
             Command::Token { role, name } => {
                 let token = config::tokens::new_token();
@@ -213,9 +225,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn check(path: &Path) -> anyhow::Result<std::process::ExitCode> {
+fn check(path: &Path, shard: Option<Shard>) -> anyhow::Result<std::process::ExitCode> {
     match config::load(path, None) {
         Ok(n) => {
+            let whole = n.clone();
+            let n = shard.map_or(n, |s| shard::select(&whole, s));
             let devices: usize = n.config.sites.iter().map(|s| s.devices.len()).sum();
             let points: usize = n
                 .config
@@ -234,6 +248,9 @@ fn check(path: &Path) -> anyhow::Result<std::process::ExitCode> {
                 points,
                 n.profiles.len()
             );
+            if let Some(s) = shard {
+                out!("{}", shard_line(s, &whole, &n));
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -434,7 +451,32 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn run(path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+/// `shard I/N: S of T sites (ids), Z of Y zones (ids), D devices`.
+fn shard_line(s: Shard, whole: &config::Network, part: &config::Network) -> String {
+    let ids = |v: Vec<&str>| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", v.join(", "))
+        }
+    };
+    format!(
+        "shard {s}: {} of {} sites{}, {} of {} zones{}, {} devices",
+        part.config.sites.len(),
+        whole.config.sites.len(),
+        ids(part.config.sites.iter().map(|x| x.id.as_str()).collect()),
+        part.config.zones.len(),
+        whole.config.zones.len(),
+        ids(part.config.zones.iter().map(|x| x.id.as_str()).collect()),
+        part.config
+            .sites
+            .iter()
+            .map(|x| x.devices.len())
+            .sum::<usize>()
+    )
+}
+
+async fn run(path: &Path, listen: Option<SocketAddr>, shard: Option<Shard>) -> anyhow::Result<()> {
     let network = config::load(path, None).map_err(|errors| {
         anyhow::anyhow!(
             "{}",
@@ -445,13 +487,42 @@ async fn run(path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
                 .join("\n")
         )
     })?;
+    let network = match shard {
+        Some(s) => {
+            let part = shard::select(&network, s);
+            out!("{}", shard_line(s, &network, &part));
+            part
+        }
+        None => network,
+    };
     let daemon = vigie::daemon::start(&network, listen).await?;
     let scheme = match network.config.api.tls {
         Some(_) => "https",
         None => "http",
     };
     out!("vigie running: API on {scheme}://{}", daemon.api_addr);
+    // systemd (Type=notify): ready once the API listens and the pollers run; the watchdog
+    // is fed while the drain moves; STOPPING=1 as soon as the signal came.
+    vigie::systemd::ready(&format!(
+        "running: API on {}, {} devices{}",
+        daemon.api_addr,
+        daemon.live.catalog.devices.len(),
+        shard.map(|s| format!(", shard {s}")).unwrap_or_default()
+    ));
+    let (stop_watchdog, watchdog_stop) = tokio::sync::watch::channel(false);
+    let watchdog = vigie::systemd::watchdog_period().map(|every| {
+        tokio::spawn(vigie::systemd::watchdog(
+            every,
+            daemon.metrics.clone(),
+            watchdog_stop,
+        ))
+    });
     summaries(&daemon, Duration::from_secs(10), None, false).await;
+    vigie::systemd::stopping();
+    let _ = stop_watchdog.send(true);
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     daemon.shutdown(Duration::from_secs(10)).await;
     Ok(())
 }
@@ -482,7 +553,9 @@ async fn summaries(
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                out!("{}", daemon.summary(&mut last, at.elapsed()));
+                let line = daemon.summary(&mut last, at.elapsed());
+                vigie::systemd::status(&line);
+                out!("{line}");
                 at = std::time::Instant::now();
             }
             _ = alarm_tick.tick() => {

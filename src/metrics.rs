@@ -103,6 +103,9 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     /// The API's connections: TLS handshake failures, timeouts.
     pub api_serve: Arc<crate::api::serve::ServeCounters>,
+    /// Passes the drain task made (one at least every 100 ms while it runs): the systemd
+    /// watchdog's proof that the pipeline moves ([`crate::systemd::watchdog`]).
+    pub drain_passes: AtomicU64,
 }
 
 impl Metrics {

@@ -12,6 +12,7 @@ pub mod crm;
 pub mod duration;
 pub mod notify;
 pub mod outages;
+pub mod shard;
 pub mod tokens;
 pub mod zones;
 

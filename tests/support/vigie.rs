@@ -103,6 +103,15 @@ impl VigieChild {
         )
     }
 
+    /// Sends SIGTERM (what systemd and Kubernetes send to stop a service).
+    pub fn terminate(&self) {
+        let status = Command::new(require("kill"))
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
     /// Panics with the output when vigie has exited.
     pub fn assert_running(&mut self, what: &str) {
         self.panic_if_exited(&format!("while {what}"));
