@@ -31,6 +31,9 @@ have victoria-metrics || missing+=(victoria-metrics)
 have mbpoll || missing+=(mbpoll)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 have python3 || missing+=(python3 python3-pip)
+have systemd-analyze || missing+=(systemd)   # verifies deploy/vigie.service
+have openssl || missing+=(openssl)           # self-signed certificates of the TLS tests
+have curl || missing+=(curl)                 # a second HTTPS client in the TLS tests
 
 if [ "${#missing[@]}" -gt 0 ]; then
     step "installing Debian packages: ${missing[*]}"
@@ -57,7 +60,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-for program in influxd victoria-metrics mbpoll python3; do
+for program in influxd victoria-metrics mbpoll python3 systemd-analyze openssl curl; do
     have "$program" || { echo "test.sh: missing program after install: $program" >&2; exit 1; }
 done
 
