@@ -66,7 +66,7 @@ enum Command {
     Token {
         #[arg(value_parser = parse_role)]
         role: Role,
-        /// Who will hold it (logs, metrics, 403 messages); default: the role.
+        /// Who will hold it (403 messages, the log line of each change it makes); default: the role.
         #[arg(long)]
         name: Option<String>,
     },
@@ -205,6 +205,9 @@ fn main() -> std::process::ExitCode {
             Command::Token { role, name } => {
                 let token = config::tokens::new_token();
                 let name = name.unwrap_or_else(|| role.to_string());
+                if name.trim().is_empty() {
+                    bail!("--name: give who will hold the token");
+                }
                 out!("token {role} {token}");
                 out!(
                     "# Give the token above to {name:?}; add this to vigie.toml (it holds only the token's SHA-256):"

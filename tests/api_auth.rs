@@ -59,6 +59,34 @@ fn routes() -> Vec<(&'static str, String, Option<Value>, &'static [Role])> {
     });
     vec![
         ("GET", "/api/v1/points".into(), None, read),
+        ("GET", "/api/v1/points/PS-01/none/x".into(), None, read),
+        ("GET", "/api/v1/alarms/PS-01:none:x:high".into(), None, read),
+        (
+            "POST",
+            "/api/v1/alarms/PS-01:none:x:high/shelve".into(),
+            Some(json!({"operator": "amina", "comment": "sensor swap", "duration": "1h"})),
+            &[Operator, Engineer],
+        ),
+        ("GET", "/api/v1/incidents/1".into(), None, shared),
+        (
+            "PATCH",
+            "/api/v1/incidents/1".into(),
+            Some(json!({"actor": "youssef", "status": "acknowledged"})),
+            &[Engineer],
+        ),
+        (
+            "POST",
+            "/api/v1/incidents/1/comments".into(),
+            Some(json!({"actor": "youssef", "text": "crew sent"})),
+            &[Engineer],
+        ),
+        ("GET", "/api/v1/outages/1".into(), None, shared),
+        (
+            "PATCH",
+            "/api/v1/outages/1".into(),
+            Some(json!({"status": "cancelled"})),
+            &[Engineer],
+        ),
         ("GET", "/api/v1/alarms".into(), None, read),
         ("GET", "/api/v1/alarms/history".into(), None, read),
         ("GET", "/api/v1/alarms/kpis".into(), None, read),
@@ -148,8 +176,8 @@ fn each_route_serves_the_roles_it_states_and_refuses_the_others() {
             .parse()
             .unwrap()
     };
-    assert_eq!(refused("unauthorized"), 30, "{metrics}");
-    assert_eq!(refused("forbidden"), 18, "{metrics}");
+    assert_eq!(refused("unauthorized"), 46, "{metrics}");
+    assert_eq!(refused("forbidden"), 31, "{metrics}");
     // The CORS preflight of Grafana's direct (browser) access takes no token.
     let (status, _) = v.call("OPTIONS", "/grafana/annotations", &[], None);
     assert_eq!(status, 200);
@@ -192,6 +220,14 @@ fn a_token_over_its_rate_gets_429_and_others_are_not_slowed() {
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
     assert!(r.json()["error"].as_str().unwrap().contains("retry in"));
+    // Probes and the scrape are never limited, even with the shared bucket empty.
+    for _ in 0..10 {
+        support::request("GET", &format!("{}/api/v1/alarms", v.base), &[], b"");
+    }
+    for path in ["/health", "/ready", "/metrics"] {
+        let (status, _) = v.call("GET", path, &[], None);
+        assert_ne!(status, 429, "{path}");
+    }
     // The CRM's token has its own bucket.
     let (status, _) = v.call(
         "GET",
@@ -249,4 +285,41 @@ fn an_open_api_refuses_to_listen_beyond_loopback() {
         panic!("an open API started on 0.0.0.0");
     };
     assert!(e.to_string().contains("no [[api.tokens]]"), "{e}");
+}
+
+#[test]
+fn an_unreadable_authorization_header_is_a_401_and_a_big_body_without_token_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (net, _) = network(tmp.path(), 1000, 1000);
+    let v = InProcess::start(&net);
+    let (status, answer) = v.call(
+        "GET",
+        "/api/v1/alarms",
+        &[("Authorization", "Bearer vigie_\u{e9}t\u{e9}")],
+        None,
+    );
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("not `Bearer TOKEN`"),
+        "{answer}"
+    );
+    let (status, _) = v.call("GET", "/health", &[("Authorization", "\u{e9}")], None);
+    assert_eq!(status, 200);
+    // Who may post is checked before the body is read: a 9 MiB body announced without a
+    // token gets 401 at once (not 413, and vigie reads none of it).
+    use std::io::{Read, Write};
+    let addr = v.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/consumption-alerts HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        9 << 20
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }

@@ -84,7 +84,9 @@ impl Denied {
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 (
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many requests for this token; retry in {secs} s"),
+                    format!(
+                        "too many requests from this token (or, without a valid token, from all such requests together); retry in {secs} s"
+                    ),
                     Some(("retry-after", secs.to_string())),
                 )
             }
@@ -232,17 +234,35 @@ pub fn require(
     guard: Arc<Guard>,
     accepted: Access,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and_then(move |h: Option<String>| {
-            let guard = guard.clone();
-            async move {
-                guard
-                    .check(h.as_deref(), accepted)
-                    .map(|_| ())
-                    .map_err(warp::reject::custom)
-            }
-        })
+    warp::method()
+        .and(warp::path::full())
+        .and(authorization())
+        .and_then(
+            move |method: warp::http::Method, path: warp::path::FullPath, h: Option<String>| {
+                let guard = guard.clone();
+                async move {
+                    let name = guard
+                        .check(h.as_deref(), accepted)
+                        .map_err(warp::reject::custom)?;
+                    // Who changed what: the token's holder, whatever name the body gives.
+                    if !matches!(method, warp::http::Method::GET | warp::http::Method::HEAD) {
+                        tracing::info!(token = %name, %method, path = path.as_str(), "API change");
+                    }
+                    Ok::<_, Rejection>(())
+                }
+            },
+        )
         .untuple_one()
+}
+
+/// The `Authorization` header's value; a value that is not visible ASCII (which no token
+/// is) reads as an empty one, refused as "not `Bearer TOKEN`", never a bare 400.
+pub fn authorization()
+-> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned().map(|h: warp::http::HeaderMap| {
+        h.get(warp::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+    })
 }
 
 #[cfg(test)]

@@ -125,19 +125,18 @@ pub fn routes(
             .untuple_one()
     };
     // One request from the caller's rate bucket, before any route is tried; probes, the
-    // scrape and CORS preflights are not limited.
+    // scrape and CORS preflights are not limited (every other path is, even a new one).
     let throttled = {
         let guard = api.guard.clone();
         warp::method()
             .and(warp::path::full())
-            .and(warp::header::optional::<String>("authorization"))
+            .and(auth::authorization())
             .and_then(
                 move |method: warp::http::Method, path: warp::path::FullPath, h: Option<String>| {
                     let guard = guard.clone();
                     async move {
                         let limited = method != warp::http::Method::OPTIONS
-                            && (path.as_str().starts_with("/api/")
-                                || path.as_str().starts_with("/grafana"));
+                            && !matches!(path.as_str(), "/health" | "/ready" | "/metrics");
                         if limited {
                             guard.throttle(h.as_deref()).map_err(warp::reject::custom)
                         } else {

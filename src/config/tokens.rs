@@ -54,7 +54,8 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
-    /// Who holds the token (`grafana`, `crm`, `astreinte-nord`): in logs and metrics.
+    /// Who holds the token (`grafana`, `crm`, `astreinte-nord`): in 403 messages, and in the
+    /// log line of every change it makes.
     pub name: String,
     pub role: Role,
     /// The token's SHA-256, 64 lower-case hex characters.
@@ -81,8 +82,10 @@ pub fn new_token() -> String {
 
 /// The `[[api.tokens]]` entry for `token`, as TOML text.
 pub fn toml_entry(name: &str, role: Role, token: &str) -> String {
+    // The toml crate quotes the name (any character a holder's name may have).
+    let name = toml::Value::String(name.to_string());
     format!(
-        "[[api.tokens]]\nname = {name:?}\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+        "[[api.tokens]]\nname = {name}\nrole = \"{role}\"\nsha256 = \"{}\"\n",
         token_sha256(token)
     )
 }
