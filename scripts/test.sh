@@ -5,7 +5,8 @@
 # The integration tests start real peers themselves, on free loopback ports in
 # temporary directories: pymodbus (Modbus TCP server), Debian's influxd
 # (InfluxDB 1.6.7), victoria-metrics, the mbpoll client, libfaketime, and aiosmtpd (an
-# SMTP server, from PyPI) with Python's own http.server for notifications. Nothing needs to
+# SMTP server, from PyPI) with Python's own http.server for notifications, and schemathesis
+# (PyPI) which checks the running API against openapi.yaml. Nothing needs to
 # be running beforehand; no system service is started.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYMODBUS_VERSION=3.8.6
 AIOSMTPD_VERSION=1.4.6
+SCHEMATHESIS_VERSION=4.32.5
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -86,6 +88,19 @@ if ! aiosmtpd_ok; then
         python3 -m pip install -q --disable-pip-version-check --break-system-packages \
             "aiosmtpd==$AIOSMTPD_VERSION"
     aiosmtpd_ok || { echo "test.sh: aiosmtpd $AIOSMTPD_VERSION is not importable by python3" >&2; exit 1; }
+fi
+
+# --- PyPI: schemathesis (tests/openapi.rs: the API against openapi.yaml) ---------
+schemathesis_ok() {
+    python3 -c "import sys, schemathesis; sys.exit(schemathesis.__version__ != '$SCHEMATHESIS_VERSION')" 2>/dev/null &&
+        command -v schemathesis >/dev/null
+}
+if ! schemathesis_ok; then
+    step "installing schemathesis==$SCHEMATHESIS_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
+            "schemathesis==$SCHEMATHESIS_VERSION"
+    schemathesis_ok || { echo "test.sh: schemathesis $SCHEMATHESIS_VERSION is not installed (python3 module and program on PATH)" >&2; exit 1; }
 fi
 
 # --- checks ------------------------------------------------------------------

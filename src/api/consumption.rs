@@ -52,7 +52,8 @@ async fn post(body: bytes::Bytes, a: ApiState) -> Result<warp::reply::Response, 
             }
             Err(reason) => rejected.push(json!({
                 "index": i,
-                "alert_id": r.get("alert_id"),
+                // Only a string: the field echoes the record's id, never a value that is not one.
+                "alert_id": r.get("alert_id").and_then(|v| v.as_str()),
                 "error": reason,
             })),
         }
