@@ -95,26 +95,7 @@ fn time_to_close(stream: &mut TcpStream) -> Duration {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let start = Instant::now();
-    let mut buf = [0u8; 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return start.elapsed(),
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                panic!(
-                    "the server kept the connection open for {:?}",
-                    start.elapsed()
-                )
-            }
-            Err(_) => return start.elapsed(),
-        }
-    }
+    support::time_to_close(stream)
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::vigie::{VIGIE, VigieChild};
@@ -182,32 +182,6 @@ fn tls_stream(
     rustls::StreamOwned::new(conn, tcp)
 }
 
-/// Reads until the server closes the connection (end of stream, or the reset or missing
-/// TLS close_notify of a dropped connection); how long it took. Panics on the socket's own
-/// read timeout (10 s): the server kept the connection.
-fn time_to_close(stream: &mut impl Read) -> Duration {
-    let start = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return start.elapsed(),
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                panic!(
-                    "the server kept the connection open for {:?}",
-                    start.elapsed()
-                )
-            }
-            Err(_) => return start.elapsed(),
-        }
-    }
-}
-
 /// `curl ARGS` (OpenSSL, a client vigie does not share code with): stdout, or a panic
 /// with stderr.
 fn curl(args: &[&str]) -> String {
@@ -360,7 +334,7 @@ unit_id = 7
     silent
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let took = time_to_close(&mut silent);
+    let took = support::time_to_close(&mut silent);
     assert!(
         (Duration::from_millis(800)..Duration::from_secs(4)).contains(&took),
         "{took:?}"
@@ -371,7 +345,7 @@ unit_id = 7
     let mut slow = tls_stream(dir, addr);
     slow.write_all(b"GET /health HT").unwrap();
     slow.flush().unwrap();
-    let took = time_to_close(&mut slow);
+    let took = support::time_to_close(&mut slow);
     assert!(
         (Duration::from_millis(800)..Duration::from_secs(4)).contains(&took),
         "{took:?}"
@@ -388,7 +362,7 @@ unit_id = 7
         "{:?}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let took = time_to_close(&mut idle);
+    let took = support::time_to_close(&mut idle);
     assert!(
         (Duration::from_millis(800)..Duration::from_secs(4)).contains(&took),
         "{took:?}"

@@ -972,3 +972,29 @@ pub fn wire(bytes: &[u8], order: &str) -> Vec<u16> {
     }
     w
 }
+
+/// Reads until the server closes the connection (end of stream, or the reset or missing
+/// TLS close_notify of a dropped connection); how long it took. Panics on the socket's own
+/// read timeout (10 s): the server kept the connection.
+pub fn time_to_close(stream: &mut impl Read) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return start.elapsed(),
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!(
+                    "the server kept the connection open for {:?}",
+                    start.elapsed()
+                )
+            }
+            Err(_) => return start.elapsed(),
+        }
+    }
+}
