@@ -118,33 +118,6 @@ fn make_certificates(dir: &Path) {
     std::fs::write(dir.join("fullchain.pem"), chain).unwrap();
 }
 
-/// `vigie simulate` serving one SDM630 (unit 7) with fixed values; its address.
-fn start_simulator(dir: &Path) -> (VigieChild, String) {
-    let sim_toml = dir.join("sim.toml");
-    std::fs::write(
-        &sim_toml,
-        format!(
-            r#"profiles_dir = {PROFILES:?}
-[[sites]]
-id = "LAB"
-model = "none"
-
-[[servers]]
-name = "METER"
-listen = "127.0.0.1:0"
-units = [{{ unit_id = 7, profile = "eastron-sdm630", site = "LAB", role = "fixed", fixed = {{ voltage_l1_v = 230.5, frequency_hz = 50.0 }} }}]
-"#
-        ),
-    )
-    .unwrap();
-    let mut sim = VigieChild::spawn(&["simulate", "-c", sim_toml.to_str().unwrap()], dir);
-    let addr = sim.wait_line(Duration::from_secs(60), "`serving METER on ...`", |l| {
-        let rest = l.strip_prefix("serving METER on ")?;
-        rest.split_once(": units ").map(|(a, _)| a.to_string())
-    });
-    (sim, addr)
-}
-
 /// A reqwest client (rustls) that trusts only the test CA.
 fn client(dir: &Path) -> reqwest::Client {
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
@@ -214,7 +187,7 @@ fn vigie_run_serves_the_api_over_https_only() {
         .unwrap();
     let dir = dir.path();
     make_certificates(dir);
-    let (_sim, meter) = start_simulator(dir);
+    let (_sim, meter) = support::vigie::fixed_meter_simulator(dir);
     // Relative paths: read from the working directory, like every path in vigie.toml.
     std::fs::write(
         dir.join("vigie.toml"),

@@ -467,28 +467,7 @@ fn probe_marks_only_the_points_of_the_refused_read_bad() {
         ),
     )
     .unwrap();
-    let sim_toml = dir.path().join("sim.toml");
-    std::fs::write(
-        &sim_toml,
-        format!(
-            r#"profiles_dir = {PROFILES:?}
-[[sites]]
-id = "LAB"
-model = "none"
-
-[[servers]]
-name = "METER"
-listen = "127.0.0.1:0"
-units = [{{ unit_id = 7, profile = "eastron-sdm630", site = "LAB", role = "fixed", fixed = {{ voltage_l1_v = 230.5, frequency_hz = 50.0 }} }}]
-"#
-        ),
-    )
-    .unwrap();
-    let mut sim = VigieChild::spawn(&["simulate", "-c", sim_toml.to_str().unwrap()], dir.path());
-    let addr = sim.wait_line(Duration::from_secs(60), "`serving METER on ...`", |l| {
-        let rest = l.strip_prefix("serving METER on ")?;
-        rest.split_once(": units ").map(|(a, _)| a.to_string())
-    });
+    let (_sim, addr) = support::vigie::fixed_meter_simulator(dir.path());
 
     let run = vigie(&[
         "probe",

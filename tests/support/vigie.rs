@@ -165,3 +165,31 @@ impl Drop for VigieChild {
         let _ = self.child.wait();
     }
 }
+
+/// `vigie simulate` serving one SDM630 (unit 7) with fixed values; its address.
+pub fn fixed_meter_simulator(dir: &Path) -> (VigieChild, String) {
+    let sim_toml = dir.join("sim.toml");
+    std::fs::write(
+        &sim_toml,
+        format!(
+            r#"profiles_dir = {profiles:?}
+[[sites]]
+id = "LAB"
+model = "none"
+
+[[servers]]
+name = "METER"
+listen = "127.0.0.1:0"
+units = [{{ unit_id = 7, profile = "eastron-sdm630", site = "LAB", role = "fixed", fixed = {{ voltage_l1_v = 230.5, frequency_hz = 50.0 }} }}]
+"#,
+            profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles"),
+        ),
+    )
+    .unwrap();
+    let mut sim = VigieChild::spawn(&["simulate", "-c", sim_toml.to_str().unwrap()], dir);
+    let addr = sim.wait_line(Duration::from_secs(60), "`serving METER on ...`", |l| {
+        let rest = l.strip_prefix("serving METER on ")?;
+        rest.split_once(": units ").map(|(a, _)| a.to_string())
+    });
+    (sim, addr)
+}
