@@ -103,11 +103,14 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     let listener = api::bind(listen).await.map_err(DaemonError::Listen)?;
     let api_addr = listener.local_addr().map_err(DaemonError::Listen)?;
     let spool_dir = cfg.daemon.data_dir.join("spool");
-    let spool = Arc::new(Mutex::new(Spool::open(
-        &spool_dir,
-        cfg.daemon.spool_max_mib.saturating_mul(1 << 20),
-        metrics.clone(),
-    )?));
+    let spool = Arc::new(Mutex::new(
+        Spool::open(
+            &spool_dir,
+            cfg.daemon.spool_max_mib.saturating_mul(1 << 20),
+            metrics.clone(),
+        )?
+        .with_policy(cfg.daemon.spool_full),
+    ));
     let target = cfg.influxdb.as_ref().map(writer::Target::new).transpose()?;
     let (batch_lines, flush_interval, max_retries) = cfg
         .influxdb
@@ -194,8 +197,9 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
 
     // Minimum night flow: its sink after the others, its thread ends with the drain.
     let night_flow = crate::correlate::night_flow::start(cfg, &catalog, handoff.clone())?;
+    // The InfluxDB stage first: a drain pass's lines are on disk before the live state (the
+    // API) shows them, so what the API has shown survives a crash.
     let mut sinks: Vec<Box<dyn drain::Sink>> = vec![
-        Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(InfluxSink::new(
             catalog.clone(),
             metrics.clone(),
@@ -203,6 +207,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             flush_interval,
             handoff,
         )),
+        Box::new(LiveSink::new(live.clone(), metrics.clone())),
         Box::new(AlarmSink::new(alarms.clone())),
     ];
     let night_flow = night_flow.map(|(sink, thread)| {

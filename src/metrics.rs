@@ -89,6 +89,12 @@ pub struct WriterCounters {
     pub batches_replayed: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub spool_refused: AtomicU64,
+    /// Batches waiting in the spool for replay (gauge).
+    pub spool_backlog: AtomicU64,
+    /// Waiting batches dropped to make room (`spool_full = "drop_oldest"`).
+    pub spool_dropped: AtomicU64,
+    /// 1 while the spool is full (the last batch did not fit), else 0.
+    pub spool_full: AtomicU64,
     pub fields_dropped_non_finite: AtomicU64,
 }
 
@@ -288,7 +294,7 @@ impl Metrics {
             (
                 "vigie_spool_batches_total",
                 "counter",
-                "batches written to the disk spool",
+                "batches that waited in the disk spool (InfluxDB down, slow or not configured)",
                 &w.batches_spooled,
             ),
             (
@@ -308,6 +314,24 @@ impl Metrics {
                 "counter",
                 "batches refused because the spool was full",
                 &w.spool_refused,
+            ),
+            (
+                "vigie_spool_backlog_batches",
+                "gauge",
+                "batches waiting in the disk spool for InfluxDB",
+                &w.spool_backlog,
+            ),
+            (
+                "vigie_spool_dropped_total",
+                "counter",
+                "waiting batches dropped to make room (spool_full = drop_oldest)",
+                &w.spool_dropped,
+            ),
+            (
+                "vigie_spool_full",
+                "gauge",
+                "1 while the disk spool is full and batches are refused or dropped",
+                &w.spool_full,
             ),
             (
                 "vigie_fields_dropped_non_finite_total",

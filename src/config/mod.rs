@@ -65,6 +65,10 @@ pub struct DaemonConfig {
     /// Largest size of the disk spool, in MiB; when full, new batches are refused and counted.
     #[serde(default = "default_spool_max_mib")]
     pub spool_max_mib: u64,
+    /// What gives when the spool is full: `refuse_new` (default, keep the oldest so history
+    /// stays contiguous) or `drop_oldest`.
+    #[serde(default)]
+    pub spool_full: crate::sink::spool::FullPolicy,
 }
 
 fn default_profiles_dir() -> PathBuf {
@@ -83,6 +87,7 @@ impl Default for DaemonConfig {
             profiles_dir: default_profiles_dir(),
             data_dir: default_data_dir(),
             spool_max_mib: default_spool_max_mib(),
+            spool_full: Default::default(),
         }
     }
 }

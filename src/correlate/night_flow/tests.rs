@@ -371,7 +371,7 @@ fn recorder_writes_a_night_to_influxdb_only_when_the_store_kept_it() {
     super::record::run(store, rx, NightFlowConfig::default(), influx);
     let mut lines = Vec::new();
     while let Ok(b) = queue.try_recv() {
-        lines.push(String::from_utf8(b.to_vec()).unwrap());
+        lines.push(String::from_utf8(b.data.to_vec()).unwrap());
     }
     let t = night.start_ns;
     assert_eq!(

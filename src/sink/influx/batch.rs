@@ -26,6 +26,10 @@ pub struct InfluxSink {
     flush_interval: Duration,
     group: Option<(DeviceId, i64)>,
     fields: Vec<(u32, Value)>,
+    /// Bytes of `buf` already appended to the spool's open batch.
+    journaled: usize,
+    /// The open batch on disk failed: this batch goes to the writer from memory only.
+    journal_failed: bool,
     out: Handoff,
 }
 
@@ -48,6 +52,8 @@ impl InfluxSink {
             flush_interval,
             group: None,
             fields: Vec::new(),
+            journaled: 0,
+            journal_failed: false,
             out,
         }
     }
@@ -113,48 +119,114 @@ impl InfluxSink {
         self.lines += n;
     }
 
+    /// Appends the lines encoded since the last call to the spool's open batch, so a crash
+    /// after this drain pass loses none of them.
+    fn journal(&mut self) {
+        if self.journal_failed || self.journaled >= self.buf.len() {
+            return;
+        }
+        if let Err(e) = self.out.journal(&self.buf[self.journaled..]) {
+            tracing::error!(error = %e, "cannot write the batch being filled to the spool; it is kept in memory only");
+            self.journal_failed = true;
+        }
+        self.journaled = self.buf.len();
+    }
+
     fn send(&mut self) {
         if self.lines == 0 {
             return;
         }
+        self.journal();
         let batch = Bytes::from(std::mem::replace(
             &mut self.buf,
             Vec::with_capacity(1 << 16),
         ));
         self.lines = 0;
         self.first_line_at = None;
-        self.out.hand(batch);
+        self.journaled = 0;
+        let on_disk = !std::mem::take(&mut self.journal_failed);
+        self.out.seal_and_hand(batch, on_disk);
     }
 }
 
-/// The writer's input: a batch goes to the writer's queue, or to the disk spool when the
-/// queue is full (the writer is not keeping up) or gone. Cheap to clone; every stage that
-/// writes to InfluxDB (samples, alarm events) hands its batches over through one.
+/// A batch for the writer: line protocol, and its sequence number in the spool when it is
+/// on disk (None: memory only, because the spool refused it or could not write it).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub seq: Option<u64>,
+    pub data: Bytes,
+}
+
+/// The writer's input: every batch is written to the disk spool first, then handed to the
+/// writer's queue; when the queue is full (the writer is not keeping up) or gone, the batch
+/// simply waits in the spool for replay. Cheap to clone; every stage that writes to InfluxDB
+/// (samples, alarm events, night flow) hands its batches over through one. Only the drain's
+/// [`InfluxSink`] uses the open batch ([`Handoff::journal`]).
 #[derive(Clone)]
 pub struct Handoff {
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Batch>,
     spool: Arc<Mutex<Spool>>,
+    refusals: Arc<crate::sink::spool::RefusalLog>,
 }
 
 impl Handoff {
-    pub fn new(out: mpsc::Sender<Bytes>, spool: Arc<Mutex<Spool>>) -> Handoff {
-        Handoff { out, spool }
+    pub fn new(out: mpsc::Sender<Batch>, spool: Arc<Mutex<Spool>>) -> Handoff {
+        Handoff {
+            out,
+            spool,
+            refusals: Default::default(),
+        }
     }
 
-    /// Hands `batch` (line protocol) over; never blocks on the network. A batch the spool
-    /// refuses (full) is logged by the spool and counted in its metrics.
-    pub fn hand(&self, batch: Bytes) {
-        if let Err(e) = self.out.try_send(batch) {
+    /// Appends whole lines to the spool's open batch (see [`Spool::append`]).
+    pub fn journal(&self, lines: &[u8]) -> Result<(), crate::sink::spool::SpoolError> {
+        match self.spool.lock() {
+            Ok(mut s) => crate::sink::spool::blocking(|| s.append(lines)),
+            Err(_) => Err(crate::sink::spool::SpoolError::Poisoned),
+        }
+    }
+
+    /// Hands a whole batch (line protocol) over: durably in the spool, then to the writer.
+    /// Never blocks on the network.
+    pub fn hand(&self, data: Bytes) {
+        let seq = match self.spool.lock() {
+            Ok(mut s) => crate::sink::spool::blocking(|| s.push(&data, true)),
+            Err(_) => Err(crate::sink::spool::SpoolError::Poisoned),
+        };
+        self.forward(seq.map(Some), data);
+    }
+
+    /// Seals the open batch (when `on_disk`) and hands `data`, the same lines, to the writer.
+    fn seal_and_hand(&self, data: Bytes, on_disk: bool) {
+        let seq = match self.spool.lock() {
+            Ok(mut s) if on_disk => crate::sink::spool::blocking(|| s.seal()),
+            Ok(mut s) => {
+                s.discard_open();
+                Ok(None)
+            }
+            Err(_) => Err(crate::sink::spool::SpoolError::Poisoned),
+        };
+        self.forward(seq, data);
+    }
+
+    fn forward(&self, seq: Result<Option<u64>, crate::sink::spool::SpoolError>, data: Bytes) {
+        let seq = seq.unwrap_or_else(|e| {
+            self.refusals.log(&e, "sent from memory only");
+            None
+        });
+        if let Err(e) = self.out.try_send(Batch { seq, data }) {
             let batch = match e {
                 mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
             };
-            match self.spool.lock() {
-                Ok(mut s) => {
-                    if let Err(e) = crate::sink::spool::blocking(|| s.push(&batch)) {
-                        tracing::error!(error = %e, "writer queue full and spool refused a batch");
+            match (batch.seq, self.spool.lock()) {
+                (Some(seq), Ok(mut s)) => s.release(seq),
+                (None, Ok(mut s)) => {
+                    if let Err(e) = crate::sink::spool::blocking(|| s.push(&batch.data, false)) {
+                        self.refusals
+                            .log(&e, "lost: the writer's queue is full too");
                     }
                 }
-                Err(_) => tracing::error!("spool lock poisoned; batch lost"),
+                (_, Err(_)) => tracing::error!("spool lock poisoned; batch lost"),
             }
         }
     }
@@ -189,6 +261,11 @@ impl Sink for InfluxSink {
     }
 
     fn tick(&mut self) {
+        // Every line of this pass on disk before the next stage shows it: a poll's group is
+        // closed now (its later samples make a second line with the same time, which
+        // InfluxDB merges into one point).
+        self.end_group();
+        self.journal();
         if self.lines >= self.batch_lines
             || self
                 .first_line_at

@@ -1,5 +1,7 @@
-//! The InfluxDB writer task: sends batches, retries transient failures with backoff, spools
-//! what it cannot send, and replays the spool, oldest first, when InfluxDB answers again.
+//! The InfluxDB writer task: sends batches (already on disk in the spool), retries transient
+//! failures with backoff, leaves what it cannot send in the spool, and replays the spool,
+//! oldest first, when InfluxDB answers again. A batch leaves the spool once InfluxDB has
+//! taken it.
 //!
 //! v2 (`/api/v2/write`, org, bucket, token) goes through the influxdb2 client; v1
 //! (`/write?db=`) through the same reqwest 0.11 stack. Any 2xx is a success. A 5xx, a
@@ -10,7 +12,8 @@
 
 use crate::config::{InfluxApi, InfluxConfig};
 use crate::metrics::Metrics;
-use crate::sink::spool::{Spool, blocking};
+use crate::sink::influx::batch::Batch;
+use crate::sink::spool::{RefusalLog, Spool, blocking};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -189,7 +192,7 @@ const REPLAY_PER_LIVE_BATCH: usize = 4;
 pub async fn run(
     target: Option<Target>,
     max_retries: u32,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<Batch>,
     spool: Arc<Mutex<Spool>>,
     metrics: Arc<Metrics>,
     stopping: watch::Receiver<bool>,
@@ -203,8 +206,7 @@ pub async fn run(
         stopping,
         stopping_since: None,
         oldest_failures: None,
-        refused_since_log: 0,
-        last_refusal_log: None,
+        refusals: RefusalLog::default(),
     };
     // A persistent interval: live batches arriving every second must not starve the replay.
     let mut replay_tick = tokio::time::interval(Duration::from_secs(2));
@@ -235,8 +237,7 @@ struct Writer {
     stopping_since: Option<Instant>,
     /// The oldest spooled batch's sequence and its consecutive failures.
     oldest_failures: Option<(u64, u32)>,
-    refused_since_log: u64,
-    last_refusal_log: Option<Instant>,
+    refusals: RefusalLog,
 }
 
 impl Writer {
@@ -260,22 +261,30 @@ impl Writer {
         self.spool.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    fn spool_batch(&mut self, batch: &[u8]) {
-        let result = blocking(|| match self.spool.lock() {
-            Ok(mut s) => s.push(batch).map_err(|e| e.to_string()),
-            Err(_) => Err("spool lock poisoned".to_string()),
-        });
-        if let Err(e) = result {
-            // Loud, but once per 10 s with a count, not once per batch.
-            self.refused_since_log += 1;
-            if self
-                .last_refusal_log
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
-            {
-                tracing::error!(error = %e, batches_lost = self.refused_since_log, "batches lost: the spool refused them");
-                self.refused_since_log = 0;
-                self.last_refusal_log = Some(Instant::now());
+    /// A batch not sent now: on disk already, it joins the backlog; from memory, it is
+    /// written to the spool (or lost, loudly, when the spool refuses it).
+    fn keep(&mut self, batch: &Batch) {
+        let Ok(mut s) = self.spool.lock() else {
+            tracing::error!("spool lock poisoned; batch lost");
+            return;
+        };
+        match batch.seq {
+            Some(seq) => s.release(seq),
+            None => {
+                if let Err(e) = blocking(|| s.push(&batch.data, false)) {
+                    self.refusals.log(&e, "lost");
+                }
             }
+        }
+    }
+
+    /// A batch done with (sent, or refused by InfluxDB as bad data): out of the spool.
+    fn done(&self, seq: Option<u64>) {
+        if let Some(seq) = seq
+            && let Ok(mut s) = self.spool.lock()
+            && let Err(e) = blocking(|| s.remove(seq))
+        {
+            tracing::error!(error = %e, "cannot remove a sent batch from the spool");
         }
     }
 
@@ -354,15 +363,15 @@ impl Writer {
         Ok(())
     }
 
-    async fn handle(&mut self, batch: Bytes) {
+    async fn handle(&mut self, batch: Batch) {
         if self.target.is_none() {
-            self.spool_batch(&batch);
+            self.keep(&batch);
             return;
         }
         // During an outage with batches waiting, keep the order: this one queues behind them.
         // Stopping for a while already: no more tries, keep what is left on disk.
         if (self.outage && self.spool_len() > 0) || self.stopping_too_long() {
-            self.spool_batch(&batch);
+            self.keep(&batch);
             return;
         }
         let attempts = if self.is_stopping() {
@@ -371,9 +380,10 @@ impl Writer {
             1 + self.max_retries
         };
         for attempt in 1..=attempts {
-            match self.write(batch.clone()).await {
+            match self.write(batch.data.clone()).await {
                 Ok(()) => {
-                    self.sent(&batch);
+                    self.sent(&batch.data);
+                    self.done(batch.seq);
                     if self.outage {
                         tracing::info!("InfluxDB answers again");
                     }
@@ -384,7 +394,8 @@ impl Writer {
                     return;
                 }
                 Err(e @ (WriteError::Rejected { .. } | WriteError::Setup(_))) => {
-                    self.rejected(&e, &batch);
+                    self.rejected(&e, &batch.data);
+                    self.done(batch.seq);
                     return;
                 }
                 Err(WriteError::Transient(why)) if attempt == attempts || self.is_stopping() => {
@@ -396,7 +407,7 @@ impl Writer {
                         tracing::error!(error = %why, "InfluxDB unavailable; spooling batches to disk until it answers");
                     }
                     self.outage = true;
-                    self.spool_batch(&batch);
+                    self.keep(&batch);
                     return;
                 }
                 Err(WriteError::Transient(why)) => {
@@ -415,7 +426,7 @@ impl Writer {
 
     /// Sends up to `budget` spooled batches, oldest first, while InfluxDB accepts them;
     /// with `live`, stops early when a live batch is waiting (it is sent, then replay goes on).
-    async fn replay(&mut self, budget: usize, live: Option<&mpsc::Receiver<Bytes>>) {
+    async fn replay(&mut self, budget: usize, live: Option<&mpsc::Receiver<Batch>>) {
         for _ in 0..budget {
             if self.is_stopping() {
                 return;
