@@ -208,7 +208,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
             handoff,
         )),
         Box::new(LiveSink::new(live.clone(), metrics.clone())),
-        Box::new(AlarmSink::new(alarms.clone())),
+        Box::new(AlarmSink::new(alarms.clone()).with_system(metrics.clone())),
     ];
     let night_flow = night_flow.map(|(sink, thread)| {
         sinks.push(Box::new(sink));

@@ -34,6 +34,16 @@ pub enum Condition {
     CommFailure,
     /// Abnormal when nothing good was seen for `after_ns`.
     Stale { after_ns: i64 },
+    /// vigie's own condition (not a device's): set from the daemon's state at each drain
+    /// pass ([`SystemCondition`]).
+    System(SystemCondition),
+}
+
+/// vigie's own conditions, raised as built-in alarms of the pseudo-site `vigie`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemCondition {
+    /// The disk spool is full: batches are refused (or the oldest dropped) and samples lost.
+    SpoolFull,
 }
 
 impl Condition {
@@ -94,7 +104,7 @@ impl Condition {
                 let span = w.front().map_or(0, |(t, _)| time_ns - t);
                 now || (was && span < per_ns)
             }
-            Condition::CommFailure | Condition::Stale { .. } => was,
+            Condition::CommFailure | Condition::Stale { .. } | Condition::System(_) => was,
         }
     }
 }

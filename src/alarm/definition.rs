@@ -2,7 +2,7 @@
 //! one [`AlarmDef`] with its id, its point or device index and its suppression links.
 
 use super::Priority;
-use super::condition::Condition;
+use super::condition::{Condition, SystemCondition};
 use crate::config::Config;
 use crate::config::alarms::{AlarmConfig, ConditionConfig};
 use crate::config::catalog::Catalog;
@@ -20,7 +20,8 @@ pub struct AlarmDef {
     pub site_name: String,
     /// Zones the site feeds (`zones[].fed_by`).
     pub zones: Vec<String>,
-    pub device: DeviceId,
+    /// None for vigie's own (system) alarms.
+    pub device: Option<DeviceId>,
     pub device_name: String,
     /// None for device alarms.
     pub point: Option<PointId>,
@@ -139,7 +140,7 @@ pub fn build(config: &Config, catalog: &Catalog) -> Vec<AlarmDef> {
                         site.name.clone()
                     },
                     zones: zones.clone(),
-                    device: DeviceId(device as u32),
+                    device: Some(DeviceId(device as u32)),
                     device_name: d.id.clone(),
                     point,
                     point_name,
@@ -190,7 +191,41 @@ pub fn build(config: &Config, catalog: &Catalog) -> Vec<AlarmDef> {
             defs[i].suppresses = targets.clone();
         }
     }
+    defs.push(spool_full());
     defs
+}
+
+/// The site id of vigie's own alarms.
+pub const SYSTEM_SITE: &str = "vigie";
+
+/// The built-in alarm `vigie:spool:spool_full` (high priority): the disk spool is full, so
+/// samples InfluxDB has not taken are being refused or dropped (`[daemon] spool_full`).
+/// Always defined; it needs no configuration.
+fn spool_full() -> AlarmDef {
+    AlarmDef {
+        id: format!("{SYSTEM_SITE}:spool:spool_full"),
+        local_id: "spool:spool_full".into(),
+        site: SYSTEM_SITE.into(),
+        site_name: SYSTEM_SITE.into(),
+        zones: Vec::new(),
+        device: None,
+        device_name: "spool".into(),
+        point: None,
+        point_name: None,
+        unit: String::new(),
+        condition_name: "spool_full",
+        condition: Condition::System(SystemCondition::SpoolFull),
+        priority: Priority::High,
+        on_delay_ns: 0,
+        off_delay_ns: 0,
+        latch: false,
+        out_of_service: false,
+        template: "vigie: the disk spool is full; samples InfluxDB has not taken are being lost \
+                   (see [daemon] spool_max_mib and spool_full)"
+            .into(),
+        suppressed_while: None,
+        suppresses: Vec::new(),
+    }
 }
 
 fn default_template(c: ConditionConfig<'_>) -> &'static str {

@@ -10,7 +10,7 @@
 //! while its `suppressed_while` point has the given value. A point sample that is not good
 //! leaves its alarms as they are: a lost device is the comm-failure alarm's business.
 
-use super::condition::Condition;
+use super::condition::{Condition, SystemCondition};
 use super::definition::AlarmDef;
 use super::state::{ActionError, Shelve};
 use super::store::Persisted;
@@ -102,9 +102,10 @@ impl Engine {
             e.last_value[i] = p.state.value;
             e.states.push(p);
             e.by_id.insert(d.id.clone(), i);
-            match d.point {
-                Some(pt) => e.by_point.entry(pt.0).or_default().push(i),
-                None => e.by_device.entry(d.device.0).or_default().push(i),
+            match (d.point, d.device) {
+                (Some(pt), _) => e.by_point.entry(pt.0).or_default().push(i),
+                (None, Some(dev)) => e.by_device.entry(dev.0).or_default().push(i),
+                (None, None) => {}
             }
             if let Some((pt, _)) = d.suppressed_while {
                 e.watchers.entry(pt.0).or_default().push(i);
@@ -280,6 +281,18 @@ impl Engine {
                     self.filter(i, false, st.time_ns);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// vigie's own condition `which` is `active` (or not) at `now_ns`.
+    pub fn on_system(&mut self, which: SystemCondition, active: bool, now_ns: i64) {
+        for i in 0..self.defs.len() {
+            if self.defs[i].condition == Condition::System(which)
+                && (active != self.states[i].tracker.raw
+                    || active != self.states[i].state.condition)
+            {
+                self.filter(i, active, now_ns);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! Order is kept: changes are taken from the engine and queued to the recorder under the
 //! engine's lock, whether they come from samples, the clock or an operator.
 
+use super::condition::SystemCondition;
 use super::engine::{Action, Engine, EngineError};
 use super::store::{HistoryQuery, Persisted, Store, StoreError};
 use super::{AlarmEvent, Priority};
@@ -126,9 +127,22 @@ impl Alarms {
 
     /// Applies records (from the drain) and the clock, and queues the changes.
     pub fn apply(&self, records: &[Record], now_ns: i64) {
+        self.apply_with_system(records, &[], now_ns);
+    }
+
+    /// [`Alarms::apply`], with vigie's own conditions as they are now.
+    pub fn apply_with_system(
+        &self,
+        records: &[Record],
+        system: &[(SystemCondition, bool)],
+        now_ns: i64,
+    ) {
         let Ok(mut e) = self.engine.lock() else {
             return;
         };
+        for &(which, active) in system {
+            e.on_system(which, active, now_ns);
+        }
         // Time order across buffers; within one poll time, the points that suppress by
         // design first, so a pump stopped on purpose hides its low-flow alarm in the same slot.
         let mut order: Vec<&Record> = records.iter().collect();
@@ -345,6 +359,8 @@ pub fn lines(events: &[AlarmEvent]) -> Vec<u8> {
 /// The drain's alarm stage: keeps the records the alarms look at, applies them once per pass.
 pub struct AlarmSink {
     alarms: Alarms,
+    /// Where vigie's own conditions are read (the spool's `full` flag); None in unit tests.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     points: HashSet<u32>,
     devices: HashSet<u32>,
     pending: Vec<Record>,
@@ -355,9 +371,10 @@ impl AlarmSink {
         let (mut points, mut devices) = (HashSet::new(), HashSet::new());
         if let Ok(e) = alarms.engine.lock() {
             for d in e.defs() {
-                match d.point {
-                    Some(p) => points.insert(p.0),
-                    None => devices.insert(d.device.0),
+                match (d.point, d.device) {
+                    (Some(p), _) => points.insert(p.0),
+                    (None, Some(dev)) => devices.insert(dev.0),
+                    (None, None) => false,
                 };
                 if let Some((p, _)) = d.suppressed_while {
                     points.insert(p.0);
@@ -366,10 +383,19 @@ impl AlarmSink {
         }
         AlarmSink {
             alarms,
+            metrics: None,
             points,
             devices,
             pending: Vec::new(),
         }
+    }
+}
+
+impl AlarmSink {
+    /// The same sink, also raising vigie's own alarms from `metrics` (the spool's state).
+    pub fn with_system(mut self, metrics: Arc<crate::metrics::Metrics>) -> AlarmSink {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -385,7 +411,15 @@ impl Sink for AlarmSink {
     }
 
     fn tick(&mut self) {
-        self.alarms.apply(&self.pending, now_ns());
+        let system = self.metrics.as_ref().map(|m| {
+            let full = m.writer.spool_full.load(Ordering::Relaxed) != 0;
+            [(SystemCondition::SpoolFull, full)]
+        });
+        self.alarms.apply_with_system(
+            &self.pending,
+            system.as_ref().map_or(&[], |s| &s[..]),
+            now_ns(),
+        );
         self.pending.clear();
     }
 
