@@ -726,10 +726,11 @@ async fn probe(a: ProbeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot resolve {}", a.address))?
         .next()
         .with_context(|| format!("{} resolves to no address", a.address))?;
-    let mut ctx = tokio::time::timeout(a.timeout, tokio_modbus::client::tcp::connect(addr))
+    let stream = tokio::time::timeout(a.timeout, tokio::net::TcpStream::connect(addr))
         .await
         .with_context(|| format!("connect to {addr} timed out after {:?}", a.timeout))?
         .with_context(|| format!("cannot connect to {addr}"))?;
+    let (mut ctx, received) = vigie::poll::stream::attach(stream);
     if let Some(raw) = a.raw {
         let (start, count) = (raw[0], raw[1]);
         if count == 0 || count > 125 {
@@ -750,7 +751,10 @@ async fn probe(a: ProbeArgs) -> anyhow::Result<()> {
     };
     let profile = profile::Profile::load(&a.profiles_dir, &id)?;
     let requests = plan::plan(&profile);
-    let r = read::read_device(&mut ctx, a.unit, a.timeout, None, &profile, &requests).await;
+    let r = read::read_device(
+        &mut ctx, &received, a.unit, a.timeout, None, &profile, &requests,
+    )
+    .await;
     out!(
         "{} {} ({}) at {addr} unit {}: {} reads in {:.1} ms",
         profile.manufacturer,

@@ -19,6 +19,7 @@
 
 pub mod plan;
 pub mod read;
+pub mod stream;
 
 use crate::buffer::Producer;
 use crate::config::catalog::Catalog;
@@ -61,6 +62,8 @@ pub struct ConnectionPoller {
     metrics: Arc<Metrics>,
     out: Producer,
     ctx: Option<Context>,
+    /// Bytes read from the current connection.
+    received: stream::ReceivedBytes,
     connect_failures: u32,
     reconnect_at: Option<Instant>,
     /// True once a reply came back on the current connection.
@@ -111,6 +114,7 @@ impl ConnectionPoller {
             metrics,
             out,
             ctx: None,
+            received: stream::ReceivedBytes::default(),
             connect_failures: 0,
             reconnect_at: None,
             replied_since_connect: false,
@@ -200,10 +204,11 @@ impl ConnectionPoller {
                 .ok_or_else(|| std::io::Error::other("address resolves to nothing"))?;
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(tokio_modbus::client::tcp::attach(stream))
+            Ok::<_, std::io::Error>(stream::attach(stream))
         };
         match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(ctx)) => {
+            Ok(Ok((ctx, received))) => {
+                self.received = received;
                 if self.connect_failures > 0 {
                     tracing::info!(address = %self.address, "connected again");
                 }
@@ -251,6 +256,7 @@ impl ConnectionPoller {
                 Some(ctx) => Some(
                     read::read_device(
                         ctx,
+                        &self.received,
                         unit_id,
                         timeout,
                         // The whole poll fits in the device's timeout: a slow unit holds
@@ -317,7 +323,7 @@ impl ConnectionPoller {
                         d.silent_polls += 1;
                         self.ctx = None;
                         if d.silent_polls == 1 {
-                            tracing::warn!(address = %self.address, unit_id, device = %info.id, "reply does not match the request; reconnecting");
+                            tracing::warn!(address = %self.address, unit_id, device = %info.id, "reply is not a usable answer (mismatched, cut or not Modbus); reconnecting");
                         }
                     }
                     Outcome::ConnectionLost => {

@@ -5,12 +5,16 @@
 //! timeout (every call is wrapped); a reply arriving after its timeout would be taken as the
 //! answer to the next request (the caller must drop the connection: [`Outcome::Timeout`]);
 //! a short reply is not checked in release builds and panics in debug builds through the
-//! typed read methods (we use `call` and check the length ourselves). Only read function
-//! codes 01-04 are ever built here: vigie never writes to a device.
+//! typed read methods (we use `call` and check the length ourselves); bytes that are not
+//! a Modbus frame come back as an `io::Error` of kind `InvalidData`, or, when their length
+//! field asks for more, as silence until the timeout ([`super::stream`] counts the bytes
+//! to tell). Only read function codes 01-04 are ever built here: vigie never writes to a
+//! device.
 
 use super::plan::ReadRequest;
 use crate::profile::{DecodeError, Profile, RegisterKind, Value, decode};
 use crate::sample::BadReason;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_modbus::client::{Client, Context};
 use tokio_modbus::prelude::{Request, Response, Slave, SlaveContext};
@@ -25,8 +29,9 @@ pub enum Outcome {
     Timeout,
     /// The connection failed (reset, closed): drop it.
     ConnectionLost,
-    /// A reply did not match its request (too short, wrong function or transaction id): the
-    /// stream cannot be trusted, drop the connection; the unit is at fault, not the link.
+    /// A reply did not match its request (too short, wrong function or transaction id, cut
+    /// in the middle, not a Modbus frame): the stream cannot be trusted, drop the
+    /// connection; the unit is at fault, not the link.
     BadReply,
     /// A gateway said the unit does not answer (exception 10 or 11): the link is fine.
     GatewayNoResponse,
@@ -96,13 +101,40 @@ fn check_reply(r: &ReadRequest, resp: Response) -> Option<Reply> {
     }
 }
 
+/// How a read that got no usable frame in time ends: `bad_reply` when bytes came back
+/// during it (`received_during` > 0: a reply cut in the middle, or garbage whose length
+/// field never fills), `timeout` when nothing did.
+pub fn no_frame_in_time(received_during: u64) -> (BadReason, Outcome) {
+    if received_during > 0 {
+        (BadReason::BadReply, Outcome::BadReply)
+    } else {
+        (BadReason::Timeout, Outcome::Timeout)
+    }
+}
+
+/// How a read whose connection failed ends: bytes that are not a Modbus frame (tokio-modbus'
+/// decoder answers `InvalidData`: a protocol id other than 0, a zero length, an unknown
+/// function code) are the peer's reply, `bad_reply`; anything else (reset, closed) is the
+/// link, `comm_failure`. Only `InvalidData` is trusted: tokio-modbus 0.17.0 reports a
+/// closed connection with a bogus `last_os_error` kind (crates.md §1), never that one.
+pub fn transport_failure(e: &std::io::Error) -> (BadReason, Outcome) {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        (BadReason::BadReply, Outcome::BadReply)
+    } else {
+        (BadReason::CommFailure, Outcome::ConnectionLost)
+    }
+}
+
 /// Polls one device: every planned read in turn, each with `timeout`. Stops at the first
 /// timeout or connection failure (the remaining points take that reason). With `budget`,
 /// the whole poll ends within it: no read starts once it is spent (the remaining points are
 /// `timeout`), and a read gets no more than what is left, so a slow unit behind a gateway
-/// holds the line for one poll interval at most.
+/// holds the line for one poll interval at most. `received` counts the bytes read from the
+/// connection ([`super::stream::attach`]); a read that times out after some came back is
+/// `bad_reply`, not `timeout`.
 pub async fn read_device(
     ctx: &mut Context,
+    received: &AtomicU64,
     unit_id: u8,
     timeout: Duration,
     budget: Option<Duration>,
@@ -138,11 +170,16 @@ pub async fn read_device(
         }
         out.requests += 1;
         let wait = left.map_or(timeout, |l| l.min(timeout));
+        let received_before = received.load(Ordering::Relaxed);
         let reply = tokio::time::timeout(wait, ctx.call(request_of(r))).await;
         match reply {
             Err(_elapsed) => {
-                fail_rest(&mut points, BadReason::Timeout);
-                out.outcome = Outcome::Timeout;
+                let during = received
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(received_before);
+                let (reason, outcome) = no_frame_in_time(during);
+                fail_rest(&mut points, reason);
+                out.outcome = outcome;
                 break;
             }
             Ok(Err(tokio_modbus::Error::Protocol(_))) => {
@@ -150,9 +187,10 @@ pub async fn read_device(
                 out.outcome = Outcome::BadReply;
                 break;
             }
-            Ok(Err(tokio_modbus::Error::Transport(_))) => {
-                fail_rest(&mut points, BadReason::CommFailure);
-                out.outcome = Outcome::ConnectionLost;
+            Ok(Err(tokio_modbus::Error::Transport(e))) => {
+                let (reason, outcome) = transport_failure(&e);
+                fail_rest(&mut points, reason);
+                out.outcome = outcome;
                 break;
             }
             Ok(Ok(Err(exception))) => {
@@ -200,4 +238,97 @@ pub async fn read_device(
     out.elapsed = start.elapsed();
     out.points = points;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poll::{plan, stream};
+    use std::path::Path;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn one_register() -> Profile {
+        let text = "manufacturer = \"t\"\nmodel = \"t\"\nsource = \"test\"\naddress_base = 0\n\
+                    [[points]]\nname = \"a\"\nregister = \"holding\"\naddress = 0\ntype = \"u16\"\n";
+        Profile::parse("t", Path::new("t.toml"), text).unwrap()
+    }
+
+    /// Polls a one-register device on a loopback server that answers each 12-byte
+    /// request with `answer(request)` and then keeps the connection open.
+    async fn poll_against(answer: fn(&[u8]) -> Vec<u8>) -> DeviceRead {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 12];
+            s.read_exact(&mut req).await.unwrap();
+            s.write_all(&answer(&req)).await.unwrap();
+            // Hold the connection until the client gives up.
+            let _ = s.read(&mut req).await;
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut ctx, received) = stream::attach(tcp);
+        let profile = one_register();
+        let requests = plan::plan(&profile);
+        let timeout = Duration::from_millis(300);
+        let r = read_device(&mut ctx, &received, 1, timeout, None, &profile, &requests).await;
+        drop(ctx);
+        server.await.unwrap();
+        r
+    }
+
+    /// The whole reply to a read of one holding register, value 7.
+    fn full_reply(req: &[u8]) -> Vec<u8> {
+        vec![req[0], req[1], 0, 0, 0, 5, req[6], 3, 2, 0, 7]
+    }
+
+    #[tokio::test]
+    async fn a_whole_reply_is_good() {
+        let r = poll_against(full_reply).await;
+        assert_eq!(r.outcome, Outcome::Answered);
+        assert_eq!(r.points, vec![Ok(Value::F64(7.0))]);
+    }
+
+    #[tokio::test]
+    async fn silence_is_a_timeout() {
+        let r = poll_against(|_| Vec::new()).await;
+        assert_eq!(r.outcome, Outcome::Timeout);
+        assert_eq!(r.points, vec![Err(BadReason::Timeout)]);
+    }
+
+    #[tokio::test]
+    async fn a_reply_cut_in_the_middle_is_a_bad_reply_not_a_timeout() {
+        let r = poll_against(|req| full_reply(req)[..5].to_vec()).await;
+        assert_eq!(r.outcome, Outcome::BadReply);
+        assert_eq!(r.points, vec![Err(BadReason::BadReply)]);
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_modbus_are_a_bad_reply_not_a_lost_connection() {
+        // Protocol id 0x5A5A: tokio-modbus' decoder refuses it with InvalidData.
+        let r = poll_against(|req| vec![req[0], req[1], 0x5A, 0x5A, 0, 5, 1, 3, 2, 0, 7]).await;
+        assert_eq!(r.outcome, Outcome::BadReply);
+        assert_eq!(r.points, vec![Err(BadReason::BadReply)]);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_transaction_id_is_a_bad_reply() {
+        let r = poll_against(|req| {
+            let mut a = full_reply(req);
+            a[0] ^= 0x80;
+            a
+        })
+        .await;
+        assert_eq!(r.outcome, Outcome::BadReply);
+        assert_eq!(r.points, vec![Err(BadReason::BadReply)]);
+    }
+
+    #[test]
+    fn a_closed_connection_is_a_comm_failure() {
+        let e = std::io::Error::from_raw_os_error(115); // what tokio-modbus reports on EOF
+        assert_eq!(
+            transport_failure(&e),
+            (BadReason::CommFailure, Outcome::ConnectionLost)
+        );
+    }
 }

@@ -14,6 +14,7 @@
 
 pub mod daemon;
 pub mod demo;
+pub mod fault_proxy;
 pub mod receivers;
 pub mod vigie;
 
