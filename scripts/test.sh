@@ -103,6 +103,13 @@ if ! schemathesis_ok; then
     schemathesis_ok || { echo "test.sh: schemathesis $SCHEMATHESIS_VERSION is not installed (python3 module and program on PATH)" >&2; exit 1; }
 fi
 
+# --- cargo-fuzz (scripts/fuzz.sh: the fuzz targets of fuzz/) ----------------------
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+    step "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install --locked --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+fi
+
 # --- checks ------------------------------------------------------------------
 failed=()
 
@@ -128,6 +135,11 @@ else
     step "cargo test --all-targets"
     cargo test --all-targets || failed+=(tests)
 fi
+
+# Every fuzz target for FUZZ_SECONDS (default 20) on the stable toolchain
+# (RUSTC_BOOTSTRAP=1, AddressSanitizer); a crash fails the run. Longer: scripts/fuzz.sh 600.
+step "scripts/fuzz.sh ${FUZZ_SECONDS:-20}"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}" || failed+=(fuzz)
 
 if [ "${#failed[@]}" -gt 0 ]; then
     echo

@@ -520,6 +520,87 @@ fn cases() -> Vec<(
             "sites[0].outages[0].zones[0]",
             "no zone",
         ),
+        // Wrong types.
+        (
+            "unit id as a string",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = \"1\""),
+            Some(13),
+            "sites[0].devices[0].unit_id",
+            "invalid type",
+        ),
+        (
+            "fed_by as a string, not a list",
+            format!(
+                "[[zones]]\nid = \"Z\"\nutility = \"water\"\nfed_by = \"PS-01\"\n{GOOD_DEVICE}"
+            ),
+            Some(7),
+            "zones[0].fed_by",
+            "invalid type",
+        ),
+        (
+            "sites as a table, not an array of tables",
+            "[sites]\nid = \"PS-01\"\n".to_string(),
+            Some(4),
+            "sites",
+            "invalid type",
+        ),
+        // Addresses out of range.
+        (
+            "port above 65535",
+            GOOD_DEVICE.replace("127.0.0.1:5020", "127.0.0.1:70000"),
+            Some(12),
+            "sites[0].devices[0].address",
+            "is not 1..=65535",
+        ),
+        // Unknown profiles.
+        (
+            "profile id with a path",
+            GOOD_DEVICE.replace("eastron-sdm630", "../../etc/passwd"),
+            Some(11),
+            "sites[0].devices[0].profile",
+            "is not a profile id",
+        ),
+        (
+            "unknown profile on the second device",
+            format!(
+                "{GOOD_DEVICE}[[sites.devices]]\nid = \"meter2\"\nprofile = \"eastron-sdm999\"\naddress = \"127.0.0.1:5020\"\nunit_id = 2\n"
+            ),
+            Some(16),
+            "sites[0].devices[1].profile",
+            "not found",
+        ),
+        // Duplicate ids.
+        (
+            "duplicate zone",
+            format!(
+                "[[zones]]\nid = \"Z\"\nutility = \"water\"\n[[zones]]\nid = \"Z\"\nutility = \"water\"\n{GOOD_DEVICE}"
+            ),
+            Some(8),
+            "zones[1].id",
+            "duplicate zone id",
+        ),
+        // Bad durations.
+        (
+            "negative duration",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"-5s\""),
+            Some(14),
+            "sites[0].devices[0].poll_interval",
+            "invalid duration",
+        ),
+        (
+            "duration without a unit",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"5\""),
+            Some(14),
+            "sites[0].devices[0].poll_interval",
+            "invalid duration",
+        ),
+        (
+            "poll interval of 0s",
+            GOOD_DEVICE.replace("unit_id = 1", "unit_id = 1\npoll_interval = \"0s\""),
+            Some(14),
+            "sites[0].devices[0].poll_interval",
+            "at least 10ms",
+        ),
     ]
 }
 
@@ -728,6 +809,125 @@ fn broken_profiles_are_reported_with_their_file_and_line() {
             9,
             "points[0].type",
             "must be bool",
+        ),
+        (
+            "duplicate point name",
+            format!(
+                "{head}{}{}",
+                point("a", "holding", "40001", "u16"),
+                point("a", "holding", "40002", "u16")
+            ),
+            11,
+            "points[1].name",
+            "duplicate point name",
+        ),
+        (
+            "two bools on the same bit of a register",
+            format!(
+                "{head}{}bit = 3\n{}bit = 3\n",
+                point("a", "holding", "40001", "bool"),
+                point("b", "holding", "40001", "bool")
+            ),
+            14,
+            "points[1].address",
+            "overlaps point \"a\"",
+        ),
+        (
+            "a string running over the next point",
+            format!(
+                "{head}{}length = 4\n{}",
+                point("a", "holding", "40001", "string"),
+                point("b", "holding", "40003", "u32")
+            ),
+            14,
+            "points[1].address",
+            "overlaps point \"a\"",
+        ),
+        (
+            "address as a boolean",
+            format!("{head}{}", point("a", "holding", "true", "u16")),
+            8,
+            "points[0].address",
+            "",
+        ),
+        (
+            "scale as a string",
+            format!(
+                "{head}{}scale = \"x10\"\n",
+                point("a", "holding", "40001", "u16")
+            ),
+            10,
+            "points[0].scale",
+            "invalid type",
+        ),
+        (
+            "nan as a string",
+            format!(
+                "{head}{}nan = \"0xFFFF\"\n",
+                point("a", "holding", "40001", "u16")
+            ),
+            10,
+            "points[0].nan",
+            "invalid type",
+        ),
+        (
+            "unknown word order",
+            format!(
+                "{head}{}word_order = \"ABDC\"\n",
+                point("a", "holding", "40001", "u32")
+            ),
+            10,
+            "points[0].word_order",
+            "unknown variant",
+        ),
+        (
+            "bit 16 of a 16-bit register",
+            format!("{head}{}bit = 16\n", point("a", "holding", "40001", "bool")),
+            10,
+            "points[0].bit",
+            "0..15",
+        ),
+        (
+            "bitfield past its register",
+            format!(
+                "{head}{}bit = 12\nbits = 8\n",
+                point("a", "holding", "40001", "bitfield")
+            ),
+            11,
+            "points[0].bits",
+            "does not fit in 16 bits",
+        ),
+        (
+            "string longer than one read",
+            format!(
+                "{head}{}length = 126\n",
+                point("a", "holding", "40001", "string")
+            ),
+            10,
+            "points[0].length",
+            "longer than one read",
+        ),
+        (
+            "address 0 with address_base 1",
+            format!(
+                "{}{}",
+                head.replace("\"modicon\"", "1"),
+                point("a", "holding", "0", "u16")
+            ),
+            8,
+            "points[0].address",
+            "starts at 1",
+        ),
+        (
+            "address above 65535 with address_base 0",
+            format!(
+                "{}{}",
+                head.replace("\"modicon\"", "0"),
+                point("a", "holding", "65536", "u16")
+            ),
+            8,
+            "points[0].address",
+            "65535",
         ),
     ];
     for (name, text, line, key, message) in cases {

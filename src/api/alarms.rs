@@ -46,6 +46,14 @@ fn decode_id(id: &str) -> String {
         .into_owned()
 }
 
+/// A list's `from`..`to` window: `to` before `from` is a mistake (400), not an empty page.
+pub fn check_range(from_ns: Option<i64>, to_ns: Option<i64>) -> Result<(), String> {
+    match (from_ns, to_ns) {
+        (Some(from), Some(to)) if to < from => Err("to: before from".to_string()),
+        _ => Ok(()),
+    }
+}
+
 /// A time from a query string: RFC 3339 (`2026-11-30T08:00:00Z`) or epoch milliseconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
@@ -191,6 +199,11 @@ async fn act(
             "operator: give the operator's name (1-64 characters)",
         ));
     }
+    if let Err(m) = super::shared::no_controls("operator", operator)
+        .and_then(|()| super::shared::no_controls("comment", &body.comment))
+    {
+        return Ok(error(StatusCode::BAD_REQUEST, m));
+    }
     if body.comment.len() > 1000 {
         return Ok(error(
             StatusCode::BAD_REQUEST,
@@ -274,6 +287,9 @@ async fn history(
         if let Err(m) = r {
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
+    }
+    if let Err(m) = check_range(hq.from_ns, hq.to_ns) {
+        return Ok(error(StatusCode::BAD_REQUEST, m));
     }
     hq.limit = page.fetch();
     hq.before_seq = page.cursor;

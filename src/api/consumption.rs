@@ -7,7 +7,7 @@
 //! - `GET /api/v1/consumption-alerts`: stored alerts, newest first (`zone`, `utility`,
 //!   `classification`, `from`, `to`, `limit`, `cursor`).
 
-use super::alarms::parse_time;
+use super::alarms::{check_range, parse_time};
 use super::auth;
 use super::page::Page;
 use super::{ApiState, error};
@@ -128,6 +128,9 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
         if let Err(m) = r {
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
+    }
+    if let Err(m) = check_range(aq.from_ns, aq.to_ns) {
+        return Ok(error(StatusCode::BAD_REQUEST, m));
     }
     aq.limit = page.fetch();
     aq.before_seq = page.cursor;

@@ -10,7 +10,7 @@
 //!   `comment`, by `actor`.
 //! - `POST /api/v1/incidents/{id}/comments`: `{"actor", "text"}`.
 
-use super::alarms::{parse_priority, parse_time};
+use super::alarms::{check_range, parse_priority, parse_time};
 use super::auth;
 use super::page::Page;
 use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
@@ -119,6 +119,9 @@ async fn create(
     let checks = [
         text_ok("title", &b.title, 200),
         text_ok("actor", &actor, 64),
+        b.assignee
+            .as_deref()
+            .map_or(Ok(()), |who| text_ok("assignee", who, 64)),
         check_place(&a.config, "zone", &b.zone, b.site.as_ref()),
         key.as_deref()
             .map_or(Ok(()), |k| text_ok("Idempotency-Key", k, 255)),
@@ -202,6 +205,9 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
     }
+    if let Err(m) = check_range(iq.from_ns, iq.to_ns) {
+        return Ok(error(StatusCode::BAD_REQUEST, m));
+    }
     iq.limit = page.fetch();
     iq.before_id = page.cursor;
     Ok(match with_store(&a.incidents, move |s| s.list(&iq)).await {
@@ -238,7 +244,17 @@ async fn patch(
         Ok(b) => b,
         Err(e) => return Ok(error(StatusCode::BAD_REQUEST, format!("body: {e}"))),
     };
-    if let Err(m) = text_ok("actor", &b.actor, 64) {
+    let checks = [
+        text_ok("actor", &b.actor, 64),
+        b.comment
+            .as_deref()
+            .map_or(Ok(()), |c| text_ok("comment", c, 4000)),
+        match &b.assignee {
+            Some(Some(who)) => text_ok("assignee", who, 64),
+            _ => Ok(()),
+        },
+    ];
+    if let Some(Err(m)) = checks.into_iter().find(Result::is_err) {
         return Ok(error(StatusCode::BAD_REQUEST, m));
     }
     let restoration = match b.estimated_restoration {

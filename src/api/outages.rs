@@ -16,7 +16,7 @@
 //!   `ended` (supply back now) or `cancelled`. An outage derived from alarms ends when its
 //!   cause clears: 409.
 
-use super::alarms::parse_time;
+use super::alarms::{check_range, parse_time};
 use super::auth;
 use super::page::Page;
 use super::shared::{Failure, IntoFailure, check_place, nullable, text_ok, with_store};
@@ -141,6 +141,9 @@ async fn list(q: HashMap<String, String>, a: ApiState) -> Result<warp::reply::Re
         if let Err(m) = r {
             return Ok(error(StatusCode::BAD_REQUEST, m));
         }
+    }
+    if let Err(m) = check_range(oq.from_ns, oq.to_ns) {
+        return Ok(error(StatusCode::BAD_REQUEST, m));
     }
     let at_point = match (lat, lon) {
         (Some(lat), Some(lon)) => {

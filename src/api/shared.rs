@@ -44,10 +44,25 @@ pub fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A text field of 1 to `max` characters, not blank.
+/// A text field of 1 to `max` characters, not blank, without control characters other than
+/// tab and line breaks (a NUL byte or an escape sequence is never someone's text, and would
+/// reach the CRM, e-mails and terminals as is).
 pub fn text_ok(name: &str, v: &str, max: usize) -> Result<(), String> {
     if v.trim().is_empty() || v.chars().count() > max {
         Err(format!("{name}: 1 to {max} characters"))
+    } else {
+        no_controls(name, v)
+    }
+}
+
+/// Refuses control characters other than tab and line breaks (NUL, escape, DEL…).
+pub fn no_controls(name: &str, v: &str) -> Result<(), String> {
+    if v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Err(format!(
+            "{name}: no control characters (NUL, escape…) but tab and line breaks"
+        ))
     } else {
         Ok(())
     }
@@ -73,4 +88,20 @@ pub fn check_place<'a>(
         return Err(format!("site: no site {s:?}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_ok;
+
+    #[test]
+    fn text_fields_refuse_blanks_lengths_and_control_characters() {
+        assert!(text_ok("title", "Burst on the main\n\tline 2", 200).is_ok());
+        assert!(text_ok("title", "'; DROP TABLE incidents; --", 200).is_ok());
+        for bad in ["", "  ", "a\u{0}b", "\u{1b}[2J", "x\u{7f}"] {
+            let e = text_ok("title", bad, 200).unwrap_err();
+            assert!(e.starts_with("title: "), "{bad:?}: {e}");
+        }
+        assert!(text_ok("actor", &"a".repeat(65), 64).is_err());
+    }
 }

@@ -337,6 +337,8 @@ fn validate(
                     "unit id 0 is broadcast (no reply); use 1..=255".into(),
                 );
             }
+            // A bad poll_interval is reported once, not again as the timeout's bound.
+            let interval_ok = (Duration::from_millis(10)..=MAX_INTERVAL).contains(&d.poll_interval);
             if d.poll_interval < Duration::from_millis(10) {
                 r.err(
                     key("poll_interval"),
@@ -356,7 +358,7 @@ fn validate(
                     key("timeout"),
                     format!("timeout ({:?}) must be at most 1 day", d.timeout),
                 );
-            } else if d.timeout.is_zero() || d.timeout > d.poll_interval {
+            } else if d.timeout.is_zero() || (interval_ok && d.timeout > d.poll_interval) {
                 r.err(
                     key("timeout"),
                     format!(

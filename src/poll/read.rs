@@ -125,6 +125,41 @@ pub fn transport_failure(e: &std::io::Error) -> (BadReason, Outcome) {
     }
 }
 
+/// Checks a reply to `r` and decodes its points: `(index in profile.points, value or bad
+/// reason)` for each point of `r`, in `r.points` order. None when the reply is not the one
+/// asked for (another function code, fewer registers or bits than asked): the caller drops
+/// the connection. `r` must come from [`super::plan::plan`] of `profile`.
+///
+/// Pure (no I/O): the poller and `vigie probe` go through it, and so does the fuzz target
+/// `modbus_decode` (fuzz/).
+pub fn decode_reply(
+    profile: &Profile,
+    r: &ReadRequest,
+    resp: Response,
+) -> Option<Vec<(usize, Result<Value, BadReason>)>> {
+    Some(match check_reply(r, resp)? {
+        Reply::Words(words) => r
+            .points
+            .iter()
+            .map(|&i| {
+                let p = &profile.points[i];
+                let at = r.offset_of(p.pdu_address);
+                let v = decode::decode_registers(p, &words[at..at + usize::from(p.count)])
+                    .map_err(|e| bad_reason(&e));
+                (i, v)
+            })
+            .collect(),
+        Reply::Bits(bits) => r
+            .points
+            .iter()
+            .map(|&i| {
+                let v = Value::Bool(bits[r.offset_of(profile.points[i].pdu_address)]);
+                (i, Ok(v))
+            })
+            .collect(),
+    })
+}
+
 /// Polls one device: every planned read in turn, each with `timeout`. Stops at the first
 /// timeout or connection failure (the remaining points take that reason). With `budget`,
 /// the whole poll ends within it: no read starts once it is spent (the remaining points are
@@ -209,27 +244,17 @@ pub async fn read_device(
                     out.refused_merged_reads.push(k);
                 }
             }
-            Ok(Ok(Ok(resp))) => match check_reply(r, resp).inspect(|_| out.replies += 1) {
+            Ok(Ok(Ok(resp))) => match decode_reply(profile, r, resp) {
                 None => {
                     // A short or mismatched reply: the stream can no longer be trusted.
                     fail_rest(&mut points, BadReason::BadReply);
                     out.outcome = Outcome::BadReply;
                     break;
                 }
-                Some(Reply::Words(words)) => {
-                    for &i in &r.points {
-                        let p = &profile.points[i];
-                        let at = r.offset_of(p.pdu_address);
-                        points[i] =
-                            decode::decode_registers(p, &words[at..at + usize::from(p.count)])
-                                .map_err(|e| bad_reason(&e));
-                    }
-                }
-                Some(Reply::Bits(bits)) => {
-                    for &i in &r.points {
-                        points[i] = Ok(Value::Bool(
-                            bits[r.offset_of(profile.points[i].pdu_address)],
-                        ));
+                Some(values) => {
+                    out.replies += 1;
+                    for (i, v) in values {
+                        points[i] = v;
                     }
                 }
             },

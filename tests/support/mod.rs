@@ -202,11 +202,27 @@ pub fn try_request(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    // A server may answer (413) and close before it reads a large body: read its answer
+    // anyway, and keep what arrived when the connection is then reset.
+    let sent = stream.write_all(body).and_then(|()| stream.flush());
+    let cut_short = |e: &io::Error| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        )
+    };
+    if let Err(e) = sent
+        && !cut_short(&e)
+    {
+        return Err(e);
+    }
 
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    if let Err(e) = stream.read_to_end(&mut raw)
+        && (!cut_short(&e) || raw.is_empty())
+    {
+        return Err(e);
+    }
     parse_response(&raw, method == "HEAD")
         .ok_or_else(|| invalid(format!("malformed HTTP response from {url}: {raw:?}")))
 }
