@@ -31,7 +31,7 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// over within its 100 ms tick, the API has no request in flight, no notifier or CRM feed
 /// is configured; then the writer tries InfluxDB for at most `STOPPING_BUDGET` (4 s), a
 /// write in flight getting at most `WRITE_TIMEOUT_WHEN_STOPPING` (2 s) more, and spools
-/// what is left. 1 + 4 + 2 s, and 3 s for the spool's fsyncs and the exit on a loaded
+/// what is left in the spool. 1 + 4 + 2 s, and 3 s for the spool's fsyncs and the exit on a loaded
 /// box. The writer's own hard cap (`shutdown(10 s)` in `src/main.rs`) is the same 10 s: a
 /// writer cut there loses batches, which the point-by-point checks would show.
 pub const STOP_BOUND: Duration = Duration::from_secs(10);
@@ -188,9 +188,9 @@ impl Rig {
         out
     }
 
-    /// `.lp` files in the spool folder and their bytes.
+    /// Batch files in the spool folder (sealed `.lp` and a filling `.open`) and their bytes.
     pub fn spool_files(&self) -> (usize, u64) {
-        spool_lp_files(&self.data_dir())
+        spool_batch_files(&self.data_dir())
             .iter()
             .fold((0, 0), |(n, b), p| {
                 (
@@ -200,13 +200,15 @@ impl Rig {
             })
     }
 
-    /// The `served` values of the `telemetry` lines in the spool folder, by device, in
-    /// time order.
+    /// The `served` values of the whole `telemetry` lines in the spool folder's batches, by
+    /// device, in time order.
     pub fn spooled(&self) -> Series {
         let mut out = Series::new();
-        for path in spool_lp_files(&self.data_dir()) {
+        for path in spool_batch_files(&self.data_dir()) {
             let text = std::fs::read_to_string(&path).unwrap();
-            for line in text.lines().filter(|l| l.starts_with("telemetry,")) {
+            // An `.open` batch may end in a line cut short: only whole lines count.
+            let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+            for line in whole.lines().filter(|l| l.starts_with("telemetry,")) {
                 let mut parts = line.split(' ');
                 let (Some(key), Some(fields), Some(time)) =
                     (parts.next(), parts.next(), parts.next())
@@ -235,12 +237,13 @@ impl Rig {
     }
 }
 
-fn spool_lp_files(data_dir: &Path) -> Vec<PathBuf> {
+/// `<seq>.lp` (sealed) and `<seq>.open` (being filled) batches in `data_dir/spool`.
+fn spool_batch_files(data_dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("spool"))
         .map(|d| {
             d.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "lp"))
+                .filter(|p| p.extension().is_some_and(|x| x == "lp" || x == "open"))
                 .collect()
         })
         .unwrap_or_default();
