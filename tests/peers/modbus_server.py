@@ -35,6 +35,11 @@ The image (all keys optional):
   holes answers a read that spans one.
 * "short_units": unit ids whose register replies hold one register fewer than
   asked (a malformed reply).
+* "counting_units": unit ids that serve a fresh value at every read: each read of
+  holding registers (function 03) first adds 1 to the unit's count of served reads and
+  stores it as a u32, high word first, in holding registers 0-1, so the reply carries
+  1, 2, 3 ... in the order served. Input registers 0-1 hold the same count, so a client
+  can read how many holding reads were served without adding one.
 * Any other unit id gets exception 0x0B (gateway target device failed to
   respond), as a Modbus TCP gateway does.
 
@@ -155,6 +160,8 @@ class Behaviour:
         self.short: set[int] = set()
         # unit -> table letter -> [(first, last)] addresses the unit does not have
         self.unmapped: dict[int, dict[str, list[tuple[int, int]]]] = {}
+        # units whose holding reads are counted; unit -> reads served so far
+        self.counting: dict[int, int] = {}
 
     def apply(self, image: dict) -> None:
         if "silent_units" in image:
@@ -165,6 +172,8 @@ class Behaviour:
             self.exceptions = {int(u): int(code) for u, code in image["exception_units"].items()}
         if "short_units" in image:
             self.short = {int(u) for u in image["short_units"]}
+        if "counting_units" in image:
+            self.counting = {int(u): self.counting.get(int(u), 0) for u in image["counting_units"]}
         if "unmapped" in image:
             self.unmapped = {
                 int(u): {TABLES[t]: [(int(a), int(b)) for a, b in ranges] for t, ranges in tables.items()}
@@ -239,6 +248,12 @@ class ConnectionHandler(ServerRequestHandler):
             return ExceptionResponse(pdu.function_code, GATEWAY_NO_RESPONSE)
         if self.behaviour.refuses(unit, pdu.function_code, getattr(pdu, "address", 0), getattr(pdu, "count", 1)):
             return ExceptionResponse(pdu.function_code, ExceptionResponse.ILLEGAL_ADDRESS)
+        if unit in self.behaviour.counting and pdu.function_code == 3:
+            served = self.behaviour.counting[unit] + 1
+            self.behaviour.counting[unit] = served
+            words = [(served >> 16) & 0xFFFF, served & 0xFFFF]
+            self.server.context[unit].store["h"].update({0: words[0], 1: words[1]})
+            self.server.context[unit].store["i"].update({0: words[0], 1: words[1]})
         try:
             reply = await pdu.update_datastore(self.server.context[unit])
             if unit in self.behaviour.short and getattr(reply, "registers", None):
