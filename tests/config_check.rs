@@ -309,6 +309,13 @@ fn cases() -> Vec<(
             "at least 1",
         ),
         (
+            "spool_full not a policy",
+            format!("spool_full = \"drop_newest\"\n{GOOD_DEVICE}"),
+            Some(4),
+            "daemon.spool_full",
+            "unknown variant",
+        ),
+        (
             "history above 100000",
             format!("[buffer]\nhistory = 100001\n{GOOD_DEVICE}"),
             Some(5),
