@@ -93,8 +93,12 @@ pub struct WriterCounters {
     pub spool_backlog: AtomicU64,
     /// Waiting batches dropped to make room (`spool_full = "drop_oldest"`).
     pub spool_dropped: AtomicU64,
-    /// 1 while the spool is full (the last batch did not fit), else 0.
+    /// 1 while the spool cannot keep every batch (one was refused or dropped, or the disk
+    /// failed), until it has drained below its bound with a margin (or, after a disk error,
+    /// until a batch is sealed again); else 0.
     pub spool_full: AtomicU64,
+    /// Writes to the spool that failed on the disk (full before `spool_max_mib`, I/O error).
+    pub spool_errors: AtomicU64,
     pub fields_dropped_non_finite: AtomicU64,
 }
 
@@ -330,8 +334,14 @@ impl Metrics {
             (
                 "vigie_spool_full",
                 "gauge",
-                "1 while the disk spool is full and batches are refused or dropped",
+                "1 while the disk spool cannot keep every batch (full, or failing)",
                 &w.spool_full,
+            ),
+            (
+                "vigie_spool_errors_total",
+                "counter",
+                "writes to the disk spool that failed (disk full, I/O error)",
+                &w.spool_errors,
             ),
             (
                 "vigie_fields_dropped_non_finite_total",

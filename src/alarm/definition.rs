@@ -198,8 +198,9 @@ pub fn build(config: &Config, catalog: &Catalog) -> Vec<AlarmDef> {
 /// The site id of vigie's own alarms.
 pub const SYSTEM_SITE: &str = "vigie";
 
-/// The built-in alarm `vigie:spool:spool_full` (high priority): the disk spool is full, so
-/// samples InfluxDB has not taken are being refused or dropped (`[daemon] spool_full`).
+/// The built-in alarm `vigie:spool:spool_full` (high priority): the disk spool is full, or
+/// its disk fails, so samples InfluxDB has not taken are being refused or dropped
+/// (`[daemon] spool_full`).
 /// Always defined; it needs no configuration.
 fn spool_full() -> AlarmDef {
     AlarmDef {
@@ -220,8 +221,8 @@ fn spool_full() -> AlarmDef {
         off_delay_ns: 0,
         latch: false,
         out_of_service: false,
-        template: "vigie: the disk spool is full; samples InfluxDB has not taken are being lost \
-                   (see [daemon] spool_max_mib and spool_full)"
+        template: "vigie: the disk spool is full or its disk fails; samples InfluxDB has not \
+                   taken are being lost (see [daemon] spool_max_mib, spool_full and the log)"
             .into(),
         suppressed_while: None,
         suppresses: Vec::new(),

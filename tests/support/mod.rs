@@ -721,6 +721,12 @@ pub struct InfluxV1 {
 
 impl InfluxV1 {
     pub fn start() -> InfluxV1 {
+        InfluxV1::start_with_http("")
+    }
+
+    /// Like [`InfluxV1::start`], with `http_settings` (lines of influxd.conf) added to its
+    /// `[http]` section, e.g. `max-body-size = 300`.
+    pub fn start_with_http(http_settings: &str) -> InfluxV1 {
         let program = require("influxd");
         let dir = tempfile::Builder::new()
             .prefix("vigie-influxd-")
@@ -748,6 +754,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = true
+{http_settings}
 
 [continuous_queries]
   enabled = false

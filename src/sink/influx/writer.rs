@@ -179,7 +179,8 @@ pub fn offending_line(e: &WriteError, batch: &[u8]) -> String {
 
 /// How long one write may take while vigie is stopping (then the batch is spooled).
 const WRITE_TIMEOUT_WHEN_STOPPING: Duration = Duration::from_secs(2);
-/// Consecutive failures of the same oldest spooled batch before it is moved to the back.
+/// Failures of the same oldest spooled batch, each after another write succeeded (so the
+/// batch, not InfluxDB, is at fault), before it is moved to the back.
 const REQUEUE_AFTER_FAILURES: u32 = 5;
 /// How long vigie keeps trying InfluxDB once it is stopping; then the queue is spooled.
 const STOPPING_BUDGET: Duration = Duration::from_secs(4);
@@ -206,6 +207,7 @@ pub async fn run(
         stopping,
         stopping_since: None,
         oldest_failures: None,
+        writes_ok: 0,
         refusals: RefusalLog::default(),
     };
     // A persistent interval: live batches arriving every second must not starve the replay.
@@ -235,8 +237,11 @@ struct Writer {
     outage: bool,
     stopping: watch::Receiver<bool>,
     stopping_since: Option<Instant>,
-    /// The oldest spooled batch's sequence and its consecutive failures.
-    oldest_failures: Option<(u64, u32)>,
+    /// The oldest spooled batch's sequence, its failures counted, and `writes_ok` at its
+    /// last failure.
+    oldest_failures: Option<(u64, u32, u64)>,
+    /// Successful writes so far.
+    writes_ok: u64,
     refusals: RefusalLog,
 }
 
@@ -310,11 +315,14 @@ impl Writer {
     }
 
     /// One attempt, bounded while stopping; a 413 (body too large) is split and sent in halves.
+    /// After a split, a half InfluxDB refuses as bad data (400/422) is logged and dropped
+    /// alone: the other halves are still sent.
     async fn write(&self, batch: Bytes) -> Result<(), WriteError> {
         let Some(target) = &self.target else {
             return Err(WriteError::Transient("no InfluxDB configured".into()));
         };
         let mut pending = vec![batch];
+        let mut split = false;
         while let Some(b) = pending.pop() {
             let attempt = target.write(b.clone());
             tokio::pin!(attempt);
@@ -356,7 +364,9 @@ impl Writer {
                     // Second half pushed first: the first half is sent first.
                     pending.push(b.slice(cut..));
                     pending.push(b.slice(..cut));
+                    split = true;
                 }
+                Err(e @ WriteError::Rejected { .. }) if split => self.rejected(&e, &b),
                 other => other?,
             }
         }
@@ -382,6 +392,7 @@ impl Writer {
         for attempt in 1..=attempts {
             match self.write(batch.data.clone()).await {
                 Ok(()) => {
+                    self.writes_ok += 1;
                     self.sent(&batch.data);
                     self.done(batch.seq);
                     if self.outage {
@@ -438,6 +449,7 @@ impl Writer {
             let Some((seq, data)) = next else { return };
             match self.write(Bytes::from(data.clone())).await {
                 Ok(()) => {
+                    self.writes_ok += 1;
                     self.sent(&data);
                     self.metrics
                         .writer
@@ -453,13 +465,16 @@ impl Writer {
                 }
                 Err(WriteError::Transient(_)) => {
                     self.outage = true;
-                    // The same oldest batch failing again and again may be the batch, not
-                    // InfluxDB: after a few tries it goes to the back of the queue.
+                    // The same oldest batch failing again and again while other writes
+                    // succeed is the batch's fault, not InfluxDB's: after a few such failures
+                    // it goes to the back of the queue. While InfluxDB is simply down, nothing
+                    // succeeds in between and the order is kept.
                     let tries = match self.oldest_failures {
-                        Some((s, n)) if s == seq => n + 1,
+                        Some((s, n, ok)) if s == seq && self.writes_ok > ok => n + 1,
+                        Some((s, n, _)) if s == seq => n,
                         _ => 1,
                     };
-                    self.oldest_failures = Some((seq, tries));
+                    self.oldest_failures = Some((seq, tries, self.writes_ok));
                     if tries >= REQUEUE_AFTER_FAILURES {
                         self.oldest_failures = None;
                         tracing::warn!(

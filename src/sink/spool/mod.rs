@@ -91,6 +91,18 @@ struct Entry {
     in_flight: bool,
 }
 
+/// When a raised `full` flag clears. With hysteresis, so that a small batch fitting in the
+/// last bytes (the alarm's own event line) does not clear it while the drain's batches are
+/// still refused: an alarm that chattered once a second would notify each time.
+#[derive(Debug, Clone, Copy)]
+enum ClearWhen {
+    /// After a refusal or a drop: once the sealed batches take at most this many bytes
+    /// (the bound less the larger of a tenth of it and twice the batch that did not fit).
+    AtMost(u64),
+    /// After a disk error: at the next batch sealed from the drain.
+    NextSeal,
+}
+
 /// The batch being filled (`<seq>.open`).
 struct Open {
     seq: u64,
@@ -108,6 +120,10 @@ pub struct Spool {
     next_seq: u64,
     files: BTreeMap<u64, Entry>,
     open: Option<Open>,
+    /// Set while the spool cannot keep every batch (`vigie_spool_full`, the system alarm):
+    /// when it clears.
+    full: Option<ClearWhen>,
+    refusals: RefusalLog,
     metrics: Arc<Metrics>,
     /// Held open for the spool's life: its exclusive lock keeps a second vigie out.
     _lock: std::fs::File,
@@ -140,7 +156,13 @@ impl Spool {
         let mut files = BTreeMap::new();
         let mut recovered = 0;
         for e in std::fs::read_dir(dir).map_err(io(dir))? {
-            let e = e.map_err(io(dir))?;
+            let e = match e {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "cannot read an entry of the spool folder; skipped");
+                    continue;
+                }
+            };
             let path = e.path();
             let name = e.file_name().to_string_lossy().to_string();
             if name.ends_with(".tmp") {
@@ -151,7 +173,11 @@ impl Spool {
                 .strip_suffix(".open")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                if let Some(size) = recover_open(&path)? {
+                let recovered_size = recover_open(&path).unwrap_or_else(|e| {
+                    set_aside(&path, &e);
+                    None
+                });
+                if let Some(size) = recovered_size {
                     files.insert(
                         seq,
                         Entry {
@@ -164,7 +190,17 @@ impl Spool {
                 continue;
             }
             if let Some(seq) = name.strip_suffix(".lp").and_then(|s| s.parse::<u64>().ok()) {
-                let size = e.metadata().map_err(io(&path))?.len();
+                let size = match e.metadata() {
+                    Ok(m) if m.is_file() => m.len(),
+                    Ok(_) => {
+                        set_aside(&path, &"not a file");
+                        continue;
+                    }
+                    Err(err) => {
+                        set_aside(&path, &err);
+                        continue;
+                    }
+                };
                 files.insert(
                     seq,
                     Entry {
@@ -192,6 +228,8 @@ impl Spool {
             next_seq,
             files,
             open: None,
+            full: None,
+            refusals: RefusalLog::default(),
             metrics,
             _lock: lock,
         };
@@ -228,11 +266,20 @@ impl Spool {
 
     /// Appends whole lines to the batch being filled (creating `<seq>.open`). Written, not
     /// synced: a process crash keeps them, [`Spool::seal`] makes them durable. Errors: I/O
-    /// (the caller keeps the lines in memory and the open batch is dropped).
+    /// (the caller keeps the lines in memory, the open batch is dropped, and the error is
+    /// counted and raises the full flag).
     pub fn append(&mut self, lines: &[u8]) -> Result<(), SpoolError> {
         if lines.is_empty() {
             return Ok(());
         }
+        let appended = self.append_to_open(lines);
+        if appended.is_err() {
+            self.discard_open();
+        }
+        self.note_io(appended)
+    }
+
+    fn append_to_open(&mut self, lines: &[u8]) -> Result<(), SpoolError> {
         if self.open.is_none() {
             let seq = self.next_seq;
             let path = self.path(seq, "open");
@@ -240,15 +287,11 @@ impl Spool {
             self.next_seq += 1;
             self.open = Some(Open { seq, file, size: 0 });
         }
-        let Some(open) = self.open.as_mut() else {
+        let path = self.open.as_ref().map(|o| self.path(o.seq, "open"));
+        let (Some(open), Some(path)) = (self.open.as_mut(), path) else {
             return Ok(());
         };
-        if let Err(e) = open.file.write_all(lines) {
-            let seq = open.seq;
-            let path = self.path(seq, "open");
-            self.discard_open();
-            return Err(io(&path)(e));
-        }
+        open.file.write_all(lines).map_err(io(&path))?;
         open.size += lines.len() as u64;
         Ok(())
     }
@@ -261,8 +304,8 @@ impl Spool {
     }
 
     /// Seals the batch being filled: synced, renamed to `.lp`, handed out as in flight.
-    /// Ok(None) when nothing was appended. Errors: full (the batch is refused under
-    /// [`FullPolicy::RefuseNew`], counted) or I/O; either way the open file is gone.
+    /// Ok(None) when nothing was appended. Errors: full (the batch is refused, counted and
+    /// logged) or I/O (counted and logged by the caller); either way the open file is gone.
     pub fn seal(&mut self) -> Result<Option<u64>, SpoolError> {
         let Some(open) = self.open.take() else {
             return Ok(None);
@@ -280,31 +323,48 @@ impl Spool {
         });
         if let Err(e) = sealed {
             let _ = std::fs::remove_file(&from);
-            return Err(e);
+            return self.note_io(Err(e));
+        }
+        if matches!(self.full, Some(ClearWhen::NextSeal)) {
+            self.clear_full();
         }
         self.index(open.seq, open.size, true);
         Ok(Some(open.seq))
     }
 
     /// Writes a whole batch durably as its own file; `in_flight` when it is handed to the
-    /// writer now, else it joins the backlog. Errors: full (refused, counted) or I/O.
+    /// writer now, else it joins the backlog. Errors: full (refused, counted, logged) or I/O
+    /// (counted; the caller logs it).
     pub fn push(&mut self, batch: &[u8], in_flight: bool) -> Result<u64, SpoolError> {
         let size = batch.len() as u64;
         self.make_room(size)?;
         let seq = self.next_seq;
-        let path = self.path(seq, "lp");
-        let tmp = self.path(seq, "tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(batch).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        self.sync_dir()?;
+        // The number is used even if the write fails: a file left behind is never overwritten.
         self.next_seq += 1;
+        let written = self.write_batch(seq, batch);
+        self.note_io(written)?;
         self.index(seq, size, in_flight);
         if !in_flight {
             self.count_backlog(1);
         }
         Ok(seq)
+    }
+
+    fn write_batch(&self, seq: u64, batch: &[u8]) -> Result<(), SpoolError> {
+        let path = self.path(seq, "lp");
+        let tmp = self.path(seq, "tmp");
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(batch)?;
+                f.sync_all()
+            })
+            .map_err(io(&tmp));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        self.sync_dir()
     }
 
     fn index(&mut self, seq: u64, size: u64, in_flight: bool) {
@@ -320,45 +380,110 @@ impl Spool {
             .fetch_add(n, Ordering::Relaxed);
     }
 
-    fn publish(&self) {
+    /// Publishes the gauges, and clears the full flag once the spool has drained enough.
+    fn publish(&mut self) {
+        if let Some(ClearWhen::AtMost(bytes)) = self.full
+            && self.used <= bytes
+        {
+            self.clear_full();
+        }
         let w = &self.metrics.writer;
         w.spool_bytes.store(self.used, Ordering::Relaxed);
         w.spool_backlog.store(self.len() as u64, Ordering::Relaxed);
     }
 
-    /// Makes room for `size` bytes under the policy, or refuses (counted, and the spool's
-    /// `full` flag raised until a batch fits again).
+    /// Raises the full flag (`vigie_spool_full`, the system alarm `vigie:spool:spool_full`)
+    /// and logs `error` (rate-limited). A later `clear` condition replaces an earlier one.
+    fn raise_full(&mut self, clear: ClearWhen, error: &SpoolError, what: &str) {
+        if self.full.is_none() {
+            tracing::warn!("the disk spool cannot keep every batch: vigie_spool_full = 1");
+        }
+        self.full = Some(clear);
+        self.metrics.writer.spool_full.store(1, Ordering::Relaxed);
+        self.refusals.log(error, what);
+    }
+
+    fn clear_full(&mut self) {
+        self.full = None;
+        self.metrics.writer.spool_full.store(0, Ordering::Relaxed);
+        tracing::info!(
+            bytes = self.used,
+            "the disk spool keeps every batch again: vigie_spool_full = 0"
+        );
+    }
+
+    /// Counts an I/O error (`vigie_spool_errors_total`) and raises the full flag until the
+    /// next batch is sealed: a disk that is full before `spool_max_mib`, or failing, loses
+    /// batches as surely as a full spool.
+    fn note_io<T>(&mut self, r: Result<T, SpoolError>) -> Result<T, SpoolError> {
+        if let Err(e @ SpoolError::Io { .. }) = &r {
+            self.metrics
+                .writer
+                .spool_errors
+                .fetch_add(1, Ordering::Relaxed);
+            self.raise_full(ClearWhen::NextSeal, e, "kept in memory only");
+        }
+        r
+    }
+
+    /// Makes room for `size` bytes under the policy, or refuses (counted, logged, and the
+    /// full flag raised). Under [`FullPolicy::DropOldest`] nothing is deleted unless deleting
+    /// waiting batches does make room (batches in flight cannot be deleted).
     fn make_room(&mut self, size: u64) -> Result<(), SpoolError> {
-        let metrics = self.metrics.clone();
-        let w = &metrics.writer;
-        if self.used + size > self.max_bytes && self.policy == FullPolicy::DropOldest {
-            let waiting: Vec<u64> = self
-                .files
-                .iter()
-                .filter(|(_, e)| !e.in_flight)
-                .map(|(s, _)| *s)
-                .collect();
-            for seq in waiting {
+        if self.used + size <= self.max_bytes {
+            return Ok(());
+        }
+        let clear = ClearWhen::AtMost(
+            self.max_bytes
+                .saturating_sub((self.max_bytes / 10).max(size.saturating_mul(2))),
+        );
+        let waiting: Vec<(u64, u64)> = self
+            .files
+            .iter()
+            .filter(|(_, e)| !e.in_flight)
+            .map(|(s, e)| (*s, e.size))
+            .collect();
+        let waiting_bytes: u64 = waiting.iter().map(|(_, b)| b).sum();
+        let room_by_dropping = self.used - waiting_bytes + size <= self.max_bytes;
+        if self.policy == FullPolicy::DropOldest && room_by_dropping {
+            let mut dropped = 0;
+            for (seq, _) in waiting {
                 if self.used + size <= self.max_bytes {
                     break;
                 }
-                let _ = self.remove(seq);
-                w.spool_dropped.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.remove(seq) {
+                    tracing::error!(error = %e, "cannot delete a spooled batch to make room");
+                }
+                dropped += 1;
             }
-        }
-        if self.used + size > self.max_bytes {
-            w.spool_refused.fetch_add(1, Ordering::Relaxed);
-            w.spool_full.store(1, Ordering::Relaxed);
-            return Err(SpoolError::Full {
+            self.metrics
+                .writer
+                .spool_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+            let e = SpoolError::Full {
                 used: self.used,
                 max: self.max_bytes,
                 size,
-            });
+            };
+            self.raise_full(
+                clear,
+                &e,
+                "the oldest waiting batches were deleted to make room",
+            );
+            return Ok(());
         }
-        w.spool_full.store(0, Ordering::Relaxed);
-        Ok(())
+        self.metrics
+            .writer
+            .spool_refused
+            .fetch_add(1, Ordering::Relaxed);
+        let e = SpoolError::Full {
+            used: self.used,
+            max: self.max_bytes,
+            size,
+        };
+        self.raise_full(clear, &e, "the new batch is not kept on disk");
+        Err(e)
     }
-
     /// Makes renames in the folder durable (a power cut keeps them).
     fn sync_dir(&self) -> Result<(), SpoolError> {
         std::fs::File::open(&self.dir)
@@ -465,4 +590,20 @@ fn recover_open(path: &Path) -> Result<Option<u64>, SpoolError> {
         tracing::warn!(file = %to.display(), dropped_bytes = data.len() - whole, "a batch cut by a crash: its last, partial line was dropped");
     }
     Ok(Some(whole as u64))
+}
+
+/// Moves a batch file that cannot be read at start-up aside as `<name>.bad` and logs it: one
+/// damaged file must not keep vigie from starting (and polling).
+fn set_aside(path: &Path, error: &dyn std::fmt::Display) {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".bad");
+    let aside = PathBuf::from(aside);
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {
+            tracing::error!(file = %path.display(), error = %error, moved_to = %aside.display(), "cannot read a spooled batch at start-up; moved aside")
+        }
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %error, rename_error = %e, "cannot read a spooled batch at start-up, nor move it aside; skipped")
+        }
+    }
 }

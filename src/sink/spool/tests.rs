@@ -137,21 +137,18 @@ fn a_full_spool_refuses_new_batches_or_drops_the_oldest_by_policy() {
     s.append(b"c 3\n").unwrap();
     s.seal().unwrap().unwrap();
     assert_eq!(m.writer.spool_dropped.load(Ordering::Relaxed), 1);
-    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 0);
+    // Deleting unsent batches is as loud as refusing them.
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 1);
     assert_eq!(s.oldest().unwrap().1, b"b 2\n");
     assert_eq!(s.bytes(), 8);
 }
 
-// Review of issue 6 (branch `review`): each test below shows a finding of the review and
-// fails on the code as it is; ignored so the branch stays green.
+// Found by a review of issue 6's spool: each test failed on the code before its fix.
 
 #[test]
-#[ignore = "review finding 1"]
-fn review_1_drop_oldest_deleting_batches_raises_the_full_flag() {
-    // README: "Either way vigie says so loudly: ... `vigie_spool_full 1` ... and the system
-    // alarm"; the alarm is driven by this flag alone. Under drop_oldest, make_room deletes
-    // waiting batches and then stores 0 (mod.rs:358): the flag, the gauge and the alarm never
-    // say that samples InfluxDB has not taken are being deleted.
+fn drop_oldest_deleting_batches_raises_the_full_flag() {
+    // README: "Either way vigie says so loudly": deleting samples InfluxDB has not taken
+    // raises the flag behind `vigie_spool_full` and the system alarm (it used to store 0).
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::default());
     let mut s = Spool::open(dir.path(), 8, m.clone())
@@ -170,13 +167,11 @@ fn review_1_drop_oldest_deleting_batches_raises_the_full_flag() {
 }
 
 #[test]
-#[ignore = "review finding 2"]
-fn review_2_a_small_batch_that_fits_does_not_clear_full_while_the_drains_are_refused() {
+fn a_small_batch_that_fits_does_not_clear_full_while_the_drains_are_refused() {
     // refuse_new: the drain's batch (big) is refused, then a small alarm_events batch (the
-    // spool_full alarm's own raise event, pushed by the recorder) still fits and make_room
-    // stores 0 (mod.rs:358). The AlarmSink reads 0 at the next drain pass (100 ms) and the
-    // alarm returns to normal; the next seal (1 s) is refused and raises it again: the alarm
-    // chatters, each raise journaled and notified, until the small batches fill the room.
+    // spool_full alarm's own raise event) still fits. Clearing the flag then would make the
+    // alarm chatter (normal at the next drain pass, raised again at the next seal), each
+    // raise journaled and notified: it clears only once the spool has drained (hysteresis).
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::default());
     let mut s = Spool::open(dir.path(), 16, m.clone()).unwrap();
@@ -196,12 +191,10 @@ fn review_2_a_small_batch_that_fits_does_not_clear_full_while_the_drains_are_ref
 }
 
 #[test]
-#[ignore = "review finding 3"]
-fn review_3_drop_oldest_deletes_nothing_when_deleting_cannot_make_room() {
-    // make_room deletes waiting batches one by one (mod.rs:341-347) without first checking
-    // that deleting all of them would be enough; in-flight batches cannot be deleted. When
-    // in-flight + new > max (or the new batch alone > max), every waiting batch is deleted
-    // and the new batch is refused anyway: both lost.
+fn drop_oldest_deletes_nothing_when_deleting_cannot_make_room() {
+    // In-flight batches cannot be deleted: when in-flight + new > max (or the new batch
+    // alone > max), deleting the backlog would not make room, so nothing is deleted (it
+    // used to delete every waiting batch and refuse the new one anyway: both lost).
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::default());
     let mut s = Spool::open(dir.path(), 8, m.clone())
@@ -220,12 +213,9 @@ fn review_3_drop_oldest_deletes_nothing_when_deleting_cannot_make_room() {
 }
 
 #[test]
-#[ignore = "review finding 4"]
-fn review_4_one_unreadable_open_batch_does_not_keep_vigie_from_starting() {
-    // Spool::open returns the error of recover_open (mod.rs:154, std::fs::read at 450), so
-    // one `.open` file that cannot be read (EIO after a power cut; here a folder, EISDIR,
-    // as in a_vanished_or_unreadable_batch_does_not_block_the_rest) stops the daemon at
-    // start-up (daemon.rs:107): no polling at all, instead of one batch moved aside.
+fn one_unreadable_open_batch_does_not_keep_vigie_from_starting() {
+    // One `.open` file that cannot be read (EIO after a power cut; here a folder, EISDIR)
+    // is moved aside and logged; it must not stop the daemon at start-up (no polling at all).
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::default());
     let mut s = Spool::open(dir.path(), 1 << 20, m.clone()).unwrap();
@@ -236,16 +226,15 @@ fn review_4_one_unreadable_open_batch_does_not_keep_vigie_from_starting() {
     assert!(opened.is_ok(), "{:?}", opened.err());
     let mut s = opened.unwrap();
     assert_eq!(s.oldest().map(|(_, d)| d), Some(b"a 1\n".to_vec()));
+    assert!(dir.path().join(format!("{:020}.open.bad", 3)).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "review finding 5"]
-async fn review_5_an_influxdb_outage_does_not_reorder_the_backlog() {
-    // The writer's replay tick (every 2 s, writer.rs:220) tries the oldest batch during an
-    // outage; five connection failures count as "this batch keeps failing" (writer.rs:454-474)
-    // and it is renamed to the back. Every ~10 s of any outage the oldest batch moves behind
-    // the newest, so replay is no longer oldest first, and drop_oldest (by sequence) then
-    // deletes newer batches while keeping the rotated older ones.
+async fn an_influxdb_outage_does_not_reorder_the_backlog() {
+    // The writer's replay tick (every 2 s) tries the oldest batch during an outage. Those
+    // failures are InfluxDB's, not the batch's: it must not be moved behind the others (it
+    // was after five), or replay is no longer oldest first and drop_oldest (by sequence)
+    // deletes newer batches while keeping older ones.
     let dir = tempfile::tempdir().unwrap();
     let m = Arc::new(Metrics::default());
     let spool = Arc::new(std::sync::Mutex::new(
@@ -285,4 +274,46 @@ async fn review_5_an_influxdb_outage_does_not_reorder_the_backlog() {
         Some("a v=1 1\n".into()),
         "12 s of InfluxDB outage reordered the backlog"
     );
+}
+
+#[test]
+fn a_disk_error_is_counted_and_raises_the_full_flag_until_a_batch_is_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::default());
+    let mut s = Spool::open(dir.path(), 1 << 20, m.clone()).unwrap();
+    // The next batch's file cannot be created: a folder stands in its place (as root,
+    // permissions would not stop the write).
+    let blocker = dir.path().join(format!("{:020}.open", 0));
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(matches!(s.append(b"a 1\n"), Err(SpoolError::Io { .. })));
+    assert_eq!(m.writer.spool_errors.load(Ordering::Relaxed), 1);
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 1);
+    // A small batch pushed meanwhile does not clear it; the next sealed batch does.
+    std::fs::remove_dir(&blocker).unwrap();
+    s.push(b"e 1\n", true).unwrap();
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 1);
+    s.append(b"b 2\n").unwrap();
+    s.seal().unwrap().unwrap();
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn the_full_flag_clears_once_the_backlog_has_drained_below_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Arc::new(Metrics::default());
+    let mut s = Spool::open(dir.path(), 100, m.clone()).unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..9 {
+        waiting.push(s.push(&[b'x'; 10], false).unwrap());
+    }
+    s.append(&[b'y'; 20]).unwrap();
+    assert!(matches!(s.seal(), Err(SpoolError::Full { .. })));
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 1);
+    // 90 bytes, then 80, then 70: cleared at 100 - max(10, 2 * 20) = 60 bytes.
+    for (k, seq) in waiting.iter().enumerate().take(3) {
+        assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 1, "after {k}");
+        s.remove(*seq).unwrap();
+    }
+    assert_eq!(s.bytes(), 60);
+    assert_eq!(m.writer.spool_full.load(Ordering::Relaxed), 0);
 }
