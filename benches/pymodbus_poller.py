@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import math
+import signal
 import time
 import tomllib
 import urllib.request
@@ -195,12 +196,21 @@ async def main():
         tasks.append(poll_connection(server, reads_of, window, stats, writer))
     stop = asyncio.Event()
     flusher = asyncio.create_task(writer.every_second(stop))
-    await asyncio.gather(*tasks)
-    # Alive until 1.5 s after the window: the harness reads CPU and peak RSS of a running process.
-    await asyncio.sleep(max(0.0, args.window_end + 1.5 - time.time()))
+    # SIGTERM (the harness, when this poller cannot finish its window): figures so far.
+    terminated = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+    polling = asyncio.gather(*tasks)
+    await asyncio.wait([polling, asyncio.create_task(terminated.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if terminated.is_set():
+        polling.cancel()
+    else:
+        # Alive 1.5 s after the window: the harness reads CPU and peak RSS of a running process.
+        await asyncio.sleep(max(0.0, args.window_end + 1.5 - time.time()))
     stop.set()
     writer.flush()
-    await asyncio.gather(*writer.pending)
+    if writer.pending:
+        await asyncio.wait(writer.pending, timeout=15)
     flusher.cancel()
     lateness = sorted(stats.lateness)
 
@@ -215,6 +225,7 @@ async def main():
         "lateness_p50_ms": q(0.50), "lateness_p99_ms": q(0.99),
         "lateness_max_ms": lateness[-1] * 1e3 if lateness else 0.0,
         "lines_written": stats.lines_written, "write_errors": stats.write_errors,
+        "terminated": terminated.is_set(),
     }))
 
 

@@ -127,7 +127,8 @@ for n in $DEVICES; do
         python3 benches/harness/measure.py --poller "$poller" --dir "$dir" --devices "$n" \
             --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --sim-pid "$sim_pid" \
             --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port" \
-            --vigie "$VIGIE" --floor "$FLOOR" | tee -a "$RESULTS" >&2
+            --vigie "$VIGIE" --floor "$FLOOR" | tee -a "$RESULTS" >&2 ||
+            echo "bench.sh: $poller at $n devices gave no figures (its log: BENCH_KEEP=1)" >&2
     done
     stop_all
 done

@@ -53,11 +53,11 @@ def http_get(url, timeout=30):
         return r.read().decode()
 
 
-def scrape(api):
+def parse_metrics(text):
     """vigie's counters summed over devices, and the lateness histogram {le: count}."""
     totals = dict.fromkeys(COUNTERS, 0.0)
     buckets = {}
-    for line in http_get(f"http://{api}/metrics").splitlines():
+    for line in text.splitlines():
         m = LINE.match(line)
         if not m:
             continue
@@ -117,6 +117,19 @@ def profile_points(sim_toml):
     return len(tomllib.loads((Path(sim["profiles_dir"]) / f"{profile}.toml").read_text())["points"])
 
 
+def stop(proc, grace_s):
+    """Waits for the poller to end; SIGTERM after grace_s (the references then write the
+    figures they have), SIGKILL 30 s later."""
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        if sig is not None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace_s if sig is None else 30)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def sleep_until(t):
     time.sleep(max(0.0, t - time.time()))
 
@@ -166,24 +179,21 @@ def main():
 
     sleep_until(start + 0.75)
     if args.poller == "vigie":
-        before, hist_before = scrape(api)
+        metrics_before = http_get(f"http://{api}/metrics")  # parsed after the CPU reading
     cpu0, sim0, t0 = cpu_seconds(proc.pid), cpu_seconds(args.sim_pid), time.time()
     sleep_until(end + 0.75)
     cpu1, sim1, t1 = cpu_seconds(proc.pid), cpu_seconds(args.sim_pid), time.time()
     rss = peak_rss_mib(proc.pid)
     if args.poller == "vigie":
-        after, hist_after = scrape(api)
+        metrics_after = http_get(f"http://{api}/metrics")
         proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, 60)
 
     out = {"devices": args.devices, "poller": args.poller, "seconds": args.seconds,
            "window": [start, end], "wall_seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0,
            "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss}
     if args.poller == "vigie":
+        (before, hist_before), (after, hist_after) = map(parse_metrics, (metrics_before, metrics_after))
         delta = {k: after[k] - before[k] for k in COUNTERS}
         p50, p99, top = histogram_quantiles(hist_before, hist_after)
         answered = delta["vigie_polls_total"] - delta["vigie_timeouts_total"] - delta["vigie_errors_total"]
@@ -194,9 +204,11 @@ def main():
                    samples_drained=delta["vigie_samples_good_total"],
                    missed_slots=delta["vigie_missed_slots_total"],
                    lateness_p50_ms=p50, lateness_p99_ms=p99, lateness_max_ms=top, lateness_max_is_bucket_bound=True)
-    else:
+    elif figures.exists():
         mine = json.loads(figures.read_text())
         out.update(mine, served=mine["samples"])
+    else:
+        sys.exit(f"measure.py: {args.poller} wrote no figures; see {d / args.poller}.log")
     if args.poller != "floor":
         out["found"] = count_in_store(args.vm_url, start, end)
     print(json.dumps(out))

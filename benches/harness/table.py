@@ -30,7 +30,8 @@ def row(r):
         found = f'{r["found"]:,} / {int(r["served"]):,} ({ratio:.4f})'
     else:
         found = "- (not stored)"
-    return (f'| {r["devices"]:,} | {r["poller"]} | {fmt(req / s, 0)} | {fmt(smp / s, 0)} '
+    poller = r["poller"] + (" (stopped by SIGTERM)" if r.get("terminated") else "")
+    return (f'| {r["devices"]:,} | {poller} | {fmt(req / s, 0)} | {fmt(smp / s, 0)} '
             f'| {fmt(cpu / r["wall_seconds"], 3)} | {fmt(cpu / req * 1e6 if req else None)} '
             f'| {fmt(cpu / smp * 1e6 if smp else None, 2)} | {late} | {int(r["missed_slots"]):,} '
             f'| {fmt(r["peak_rss_mib"])} | {found} | {fmt(r["sim_cpu_seconds"] / r["wall_seconds"], 3)} |')
