@@ -213,7 +213,9 @@ impl World {
                         Arc::new(Profile::load(&config.profiles_dir, &u.profile)?),
                     );
                 }
-                if !config.sites.iter().any(|x| x.id == u.site) && u.role != Role::Fixed {
+                if !config.sites.iter().any(|x| x.id == u.site)
+                    && !matches!(u.role, Role::Fixed | Role::Wave)
+                {
                     return Err(SimError::Config {
                         path: "sim.toml".into(),
                         message: format!(

@@ -25,6 +25,20 @@ pub enum Role {
     Io,
     /// Only the unit's `fixed` values (tests).
     Fixed,
+    /// No site: every point follows its own slow sine wave (benchmarks, `benches/`), see
+    /// [`wave`]. Needs no `[[sites]]` entry and costs no physics.
+    Wave,
+}
+
+/// Period of [`Role::Wave`]'s sine, in seconds.
+pub const WAVE_PERIOD_S: f64 = 60.0;
+
+/// The value of a [`Role::Wave`] point at time `t` (s): 500 ± 400 on a 60 s sine whose
+/// phase comes from the unit id and the point's PDU address, so neighbouring points and
+/// units differ. The range fits every numeric type unscaled (u16 to f64).
+pub fn wave(unit_id: u8, pdu_address: u16, t: f64) -> f64 {
+    let phase = f64::from(unit_id) * 0.7 + f64::from(pdu_address) * 0.3;
+    500.0 + 400.0 * (std::f64::consts::TAU * t / WAVE_PERIOD_S + phase).sin()
 }
 
 fn get(s: &Signals, k: &str) -> f64 {
@@ -122,6 +136,23 @@ pub fn value(role: Role, index: u32, name: &str, s: &Signals, t: f64) -> Option<
             "di_3" => get(s, "feeder2.tripped"),
             _ => return None,
         }),
-        Role::Fixed => None,
+        Role::Fixed | Role::Wave => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wave_stays_in_its_range_and_differs_between_units_and_points() {
+        for k in 0..600 {
+            let t = f64::from(k) * 0.1;
+            let v = wave(7, 2, t);
+            assert!((100.0..=900.0).contains(&v), "{v} at {t} s");
+        }
+        assert_ne!(wave(1, 0, 10.0), wave(2, 0, 10.0));
+        assert_ne!(wave(1, 0, 10.0), wave(1, 2, 10.0));
+        assert_ne!(wave(1, 0, 10.0), wave(1, 0, 11.0));
     }
 }

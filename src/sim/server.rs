@@ -159,7 +159,11 @@ impl Service {
         {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        let signals = self.world.signals(&unit.site);
+        // Fixed and wave units have no site: no physics to compute.
+        let signals = match unit.role {
+            Role::Fixed | Role::Wave => Default::default(),
+            _ => self.world.signals(&unit.site),
+        };
         let t = crate::sample::now_ns() as f64 / 1e9;
         let value_of = |p: &Point| -> Values {
             match unit.fixed.get(&p.name) {
@@ -168,6 +172,9 @@ impl Service {
                 Some(toml::Value::Integer(i)) => return Values::Number(*i as f64),
                 Some(toml::Value::Float(x)) => return Values::Number(*x),
                 _ => {}
+            }
+            if unit.role == Role::Wave {
+                return Values::Number(roles::wave(unit_id, p.pdu_address, t));
             }
             Values::Number(roles::value(unit.role, unit.index, &p.name, &signals, t).unwrap_or(0.0))
         };

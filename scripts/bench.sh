@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The polling benchmark (issue 7; README "Benchmarks"). For each device count N it starts
+# vigie's simulator with N devices and a fresh victoria-metrics, then polls the same devices
+# every 1 s, one poller after the other for the same time:
+#   vigie      `vigie run` writing to victoria-metrics (InfluxDB line protocol, /write)
+#   floor      examples/bench_floor.rs: bare tokio-modbus reads, no decoding, no writing
+#   pymodbus   benches/pymodbus_poller.py: asyncio + pymodbus, decoding, writing the same lines
+# and prints one table (benches/harness/table.py). Installs victoria-metrics (Debian) and
+# pymodbus (PyPI) when missing. Everything runs on loopback, in a temporary directory.
+#
+#   BENCH_DEVICES="100 1000 10000"   device counts
+#   BENCH_SECONDS=60                 measured window per poller, after BENCH_WARMUP=5 s
+#   BENCH_BASE_PORT=20000            the simulator's first port (N/2 + N/20 ports follow)
+#   BENCH_KEEP=1                     keep the temporary directory (configs, logs, JSON)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DEVICES=${BENCH_DEVICES:-100 1000 10000}
+SECONDS_PER_RUN=${BENCH_SECONDS:-60}
+WARMUP=${BENCH_WARMUP:-5}
+BASE_PORT=${BENCH_BASE_PORT:-20000}
+PYMODBUS_VERSION=3.8.6
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ]; }
+
+# --- victoria-metrics and python3 (Debian), as scripts/test.sh installs them ---------------
+missing=()
+have victoria-metrics || missing+=(victoria-metrics)
+have python3 || missing+=(python3 python3-pip)
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    # policy-rc.d exit 101 keeps the package's own service (:8428) from starting.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=no
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        created_policy=yes
+    fi
+    status=0
+    { as_root apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"; } ||
+        status=$?
+    if [ "$created_policy" = yes ]; then as_root rm -f "$policy"; fi
+    [ "$status" -eq 0 ] || { echo "bench.sh: installing ${missing[*]} failed" >&2; exit "$status"; }
+fi
+VM=$(command -v victoria-metrics || echo /usr/bin/victoria-metrics)
+
+# --- pymodbus (PyPI) ----------------------------------------------------------------------
+pymodbus_ok() {
+    python3 -c "import sys, pymodbus; sys.exit(pymodbus.__version__ != '$PYMODBUS_VERSION')" 2>/dev/null
+}
+if ! pymodbus_ok; then
+    step "installing pymodbus==$PYMODBUS_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "pymodbus==$PYMODBUS_VERSION" ||
+        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
+            "pymodbus==$PYMODBUS_VERSION"
+    pymodbus_ok || { echo "bench.sh: pymodbus $PYMODBUS_VERSION is not importable" >&2; exit 1; }
+fi
+
+# --- build --------------------------------------------------------------------------------
+step "cargo build --release (vigie, examples/bench_floor)"
+cargo build --release --bin vigie --example bench_floor
+TARGET=${CARGO_TARGET_DIR:-target}
+VIGIE=$TARGET/release/vigie
+FLOOR=$TARGET/release/examples/bench_floor
+
+# 10,000 devices are thousands of sockets in each process: allow what the system allows.
+ulimit -n "$(ulimit -Hn)"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() { # URL or host:port, seconds
+    python3 - "$1" "$2" <<'EOF'
+import socket, sys, time, urllib.request
+target, end = sys.argv[1], time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        if target.startswith("http"):
+            urllib.request.urlopen(target, timeout=2).read()
+        else:
+            host, port = target.rsplit(":", 1)
+            socket.create_connection((host, int(port)), timeout=2).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(f"bench.sh: {target} not ready after {sys.argv[2]} s")
+EOF
+}
+
+WORK=$(mktemp -d -t vigie-bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+pids=()
+stop_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+}
+cleanup() {
+    stop_all
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench.sh: files kept in $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+for n in $DEVICES; do
+    dir=$WORK/n$n
+    mkdir -p "$dir"
+    vm_port=$(free_port)
+    api_port=$(free_port)
+    ports=$(python3 benches/harness/gen.py --devices "$n" --dir "$dir" --base-port "$BASE_PORT" \
+        --profiles-dir benches/profiles --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port")
+    step "$n devices on $ports ports ($BASE_PORT..$((BASE_PORT + ports - 1))): simulator, victoria-metrics"
+    "$VIGIE" simulate -c "$dir/sim.toml" >"$dir/sim.log" 2>&1 &
+    sim_pid=$!
+    pids+=("$sim_pid")
+    "$VM" -storageDataPath="$dir/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
+        -search.latencyOffset=0s -search.maxUniqueTimeseries=10000000 >"$dir/vm.log" 2>&1 &
+    pids+=("$!")
+    wait_for "127.0.0.1:$((BASE_PORT + ports - 1))" 120
+    wait_for "http://127.0.0.1:$vm_port/health" 60
+    for poller in vigie floor pymodbus; do
+        step "$n devices: $poller, ${WARMUP} s warm-up then ${SECONDS_PER_RUN} s"
+        python3 benches/harness/measure.py --poller "$poller" --dir "$dir" --devices "$n" \
+            --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --sim-pid "$sim_pid" \
+            --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port" \
+            --vigie "$VIGIE" --floor "$FLOOR" | tee -a "$RESULTS" >&2 ||
+            echo "bench.sh: $poller at $n devices gave no figures (its log: BENCH_KEEP=1)" >&2
+    done
+    stop_all
+done
+
+step "results (machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+python3 benches/harness/table.py "$RESULTS"
