@@ -104,6 +104,10 @@ fn telemetry_demo(bencher: Bencher) {
     let mut out = Vec::with_capacity(1 << 16);
     encode_all(&mut out, &lines, 1_764_547_200_000_000_000);
     let bytes = out.len();
+    eprintln!(
+        "line_protocol: {} lines, {points} points, {bytes} bytes per iteration",
+        lines.len()
+    );
     bencher
         .counter(ItemsCount::new(points))
         .counter(BytesCount::new(bytes))
