@@ -286,4 +286,44 @@ proptest! {
         builder_line(&mut reference, &measurement, &tags, &fields, time_ns);
         prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&reference));
     }
+
+    #[test]
+    fn a_float_is_written_as_rust_prints_it(x in any_float()) {
+        prop_assume!(x.is_finite());
+        let mut out = Vec::new();
+        push_f64(&mut out, x);
+        prop_assert_eq!(String::from_utf8_lossy(&out), format!("{x}"));
+    }
+}
+
+/// Every f32 reading a device can send in a typical range, widened as decoding widens it,
+/// formats as `{}` does (the values vigie writes most).
+#[test]
+fn decoded_f32_readings_are_written_as_rust_prints_them() {
+    let mut out = Vec::new();
+    let mut bits = 0.001f32.to_bits();
+    let mut checked = 0;
+    while f32::from_bits(bits) < 1e7 {
+        let x = crate::profile::decode::f32_as_decimal(f32::from_bits(bits));
+        out.clear();
+        push_f64(&mut out, x);
+        assert_eq!(String::from_utf8_lossy(&out), format!("{x}"));
+        // About 2,000 readings per power of two.
+        bits += 4099;
+        checked += 1;
+    }
+    assert!(checked > 50_000, "{checked}");
+}
+
+/// Floats exactly halfway between two shortest decimals, where `ryu` and `{}` round apart.
+#[test]
+fn halfway_floats_are_written_as_rust_prints_them() {
+    for x in [-160878572934489.625, 0.125 + 1e15, 2.5, 1.0 / 1024.0] {
+        let mut out = Vec::new();
+        push_f64(&mut out, x);
+        assert_eq!(String::from_utf8_lossy(&out), format!("{x}"));
+    }
+    assert_eq!(fractional_bits(0.75), 2);
+    assert_eq!(fractional_bits(3.0), 0);
+    assert_eq!(fractional_bits(f64::from_bits(1)), 1074);
 }
