@@ -51,7 +51,7 @@ fn demo_lines(n: usize) -> Vec<Line> {
                 .map(|(i, p)| {
                     let x = 100.0 + (i * 37 + n * 11) as f64 * 0.173;
                     let v = match p.data_type {
-                        DataType::Bool => Value::Bool((i + n) % 3 == 0),
+                        DataType::Bool => Value::Bool((i + n).is_multiple_of(3)),
                         DataType::Bitfield => Value::I64(((i + n) % 64) as i64),
                         DataType::F32 => Value::F64(f32_as_decimal(x as f32)),
                         DataType::F64 => Value::F64(x),
