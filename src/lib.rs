@@ -15,6 +15,7 @@ pub mod console;
 pub mod correlate;
 pub mod daemon;
 pub mod demo;
+pub mod fd_limit;
 pub mod idempotency;
 pub mod incident;
 pub mod metrics;

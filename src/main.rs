@@ -480,6 +480,7 @@ fn shard_line(s: Shard, whole: &config::Network, part: &config::Network) -> Stri
 }
 
 async fn run(path: &Path, listen: Option<SocketAddr>, shard: Option<Shard>) -> anyhow::Result<()> {
+    let nofile = vigie::fd_limit::raise_and_log();
     let network = config::load(path, None).map_err(|errors| {
         anyhow::anyhow!(
             "{}",
@@ -498,6 +499,19 @@ async fn run(path: &Path, listen: Option<SocketAddr>, shard: Option<Shard>) -> a
         }
         None => network,
     };
+    let addresses: Vec<&str> = network
+        .config
+        .sites
+        .iter()
+        .flat_map(|s| &s.devices)
+        .map(|d| d.address.as_str())
+        .collect();
+    let needed = vigie::fd_limit::needed_for_poller(addresses.iter().copied());
+    let what = format!(
+        "{} gateway connections and the API",
+        needed - vigie::fd_limit::MARGIN
+    );
+    vigie::fd_limit::warn_if_short(nofile, needed, &what);
     let daemon = vigie::daemon::start(&network, listen).await?;
     let scheme = match network.config.api.tls {
         Some(_) => "https",
@@ -609,6 +623,7 @@ async fn print_alarm_events(daemon: &vigie::daemon::Daemon, last_seq: &mut Optio
 }
 
 async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    vigie::fd_limit::raise_and_log();
     if !a.profiles_dir.is_dir() {
         bail!(
             "profiles folder {:?} not found: run `vigie demo` from the repository root or pass --profiles-dir",
@@ -705,7 +720,15 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn simulate(path: &Path) -> anyhow::Result<()> {
+    let nofile = vigie::fd_limit::raise_and_log();
     let cfg = vigie::sim::SimConfig::load(path)?;
+    // One listener and at least one client connection per server.
+    let servers = cfg.servers.len() as u64;
+    vigie::fd_limit::warn_if_short(
+        nofile,
+        2 * servers + vigie::fd_limit::MARGIN,
+        &format!("{servers} simulated servers and their clients"),
+    );
     let world = vigie::sim::World::new(cfg)?;
     let sim = vigie::sim::start(world).await?;
     for (s, (name, addr)) in sim.world.config.servers.iter().zip(&sim.addresses) {
