@@ -22,44 +22,18 @@ WARMUP=${BENCH_WARMUP:-5}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 PYMODBUS_VERSION=3.8.6
 
-step() { printf '\n==> %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ]; }
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
 
 # --- victoria-metrics and python3 (Debian), as scripts/test.sh installs them ---------------
 missing=()
 have victoria-metrics || missing+=(victoria-metrics)
 have python3 || missing+=(python3 python3-pip)
-if [ "${#missing[@]}" -gt 0 ]; then
-    step "installing Debian packages: ${missing[*]}"
-    # policy-rc.d exit 101 keeps the package's own service (:8428) from starting.
-    policy=/usr/sbin/policy-rc.d
-    created_policy=no
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
-        as_root chmod 755 "$policy"
-        created_policy=yes
-    fi
-    status=0
-    { as_root apt-get update -q &&
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"; } ||
-        status=$?
-    if [ "$created_policy" = yes ]; then as_root rm -f "$policy"; fi
-    [ "$status" -eq 0 ] || { echo "bench.sh: installing ${missing[*]} failed" >&2; exit "$status"; }
-fi
+[ "${#missing[@]}" -eq 0 ] || apt_install bench.sh "${missing[@]}"
 VM=$(command -v victoria-metrics || echo /usr/bin/victoria-metrics)
 
 # --- pymodbus (PyPI) ----------------------------------------------------------------------
-pymodbus_ok() {
-    python3 -c "import sys, pymodbus; sys.exit(pymodbus.__version__ != '$PYMODBUS_VERSION')" 2>/dev/null
-}
-if ! pymodbus_ok; then
-    step "installing pymodbus==$PYMODBUS_VERSION from PyPI"
-    python3 -m pip install -q --disable-pip-version-check "pymodbus==$PYMODBUS_VERSION" ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
-            "pymodbus==$PYMODBUS_VERSION"
-    pymodbus_ok || { echo "bench.sh: pymodbus $PYMODBUS_VERSION is not importable" >&2; exit 1; }
-fi
+pip_exact bench.sh pymodbus "$PYMODBUS_VERSION"
 
 # --- build --------------------------------------------------------------------------------
 step "cargo build --release (vigie, examples/bench_floor)"

@@ -16,15 +16,8 @@ PYMODBUS_VERSION=3.8.6
 AIOSMTPD_VERSION=1.4.6
 SCHEMATHESIS_VERSION=4.32.5
 
-step() { printf '\n==> %s\n' "$*"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-have() {
-    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || [ -x "/usr/sbin/$1" ]
-}
+# shellcheck source=scripts/install.sh
+source scripts/install.sh
 
 # --- Debian packages ---------------------------------------------------------
 missing=()
@@ -37,71 +30,17 @@ have systemd-analyze || missing+=(systemd)   # verifies deploy/vigie.service
 have openssl || missing+=(openssl)           # self-signed certificates of the TLS tests
 have curl || missing+=(curl)                 # a second HTTPS client in the TLS tests
 
-if [ "${#missing[@]}" -gt 0 ]; then
-    step "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep the packages' services (influxdb on :8086, victoria-metrics on
-    # :8428) from starting: policy-rc.d exit 101 makes invoke-rc.d and
-    # deb-systemd-invoke skip them. The tests start their own instances.
-    policy=/usr/sbin/policy-rc.d
-    created_policy=no
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
-        as_root chmod 755 "$policy"
-        created_policy=yes
-    fi
-    status=0
-    {
-        as_root apt-get update -q &&
-            as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
-    } || status=$?
-    if [ "$created_policy" = yes ]; then as_root rm -f "$policy"; fi
-    if [ "$status" -ne 0 ]; then
-        echo "test.sh: installing ${missing[*]} failed" >&2
-        exit "$status"
-    fi
-fi
+[ "${#missing[@]}" -eq 0 ] || apt_install test.sh "${missing[@]}"
 
 for program in influxd victoria-metrics mbpoll python3 systemd-analyze openssl curl; do
     have "$program" || { echo "test.sh: missing program after install: $program" >&2; exit 1; }
 done
 
-# --- PyPI: pymodbus ----------------------------------------------------------
-pymodbus_ok() {
-    python3 -c "import sys, pymodbus; sys.exit(pymodbus.__version__ != '$PYMODBUS_VERSION')" 2>/dev/null
-}
-if ! pymodbus_ok; then
-    step "installing pymodbus==$PYMODBUS_VERSION from PyPI"
-    python3 -m pip install -q --disable-pip-version-check "pymodbus==$PYMODBUS_VERSION" ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
-            "pymodbus==$PYMODBUS_VERSION"
-    pymodbus_ok || { echo "test.sh: pymodbus $PYMODBUS_VERSION is not importable by python3" >&2; exit 1; }
-fi
-
-# --- PyPI: aiosmtpd (the SMTP server of the notification tests) --------------
-aiosmtpd_ok() {
-    python3 -c "import sys, aiosmtpd; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null
-}
-if ! aiosmtpd_ok; then
-    step "installing aiosmtpd==$AIOSMTPD_VERSION from PyPI"
-    python3 -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
-            "aiosmtpd==$AIOSMTPD_VERSION"
-    aiosmtpd_ok || { echo "test.sh: aiosmtpd $AIOSMTPD_VERSION is not importable by python3" >&2; exit 1; }
-fi
-
-# --- PyPI: schemathesis (tests/openapi.rs: the API against openapi.yaml) ---------
-schemathesis_ok() {
-    python3 -c "import sys, schemathesis; sys.exit(schemathesis.__version__ != '$SCHEMATHESIS_VERSION')" 2>/dev/null &&
-        command -v schemathesis >/dev/null
-}
-if ! schemathesis_ok; then
-    step "installing schemathesis==$SCHEMATHESIS_VERSION from PyPI"
-    python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages \
-            "schemathesis==$SCHEMATHESIS_VERSION"
-    schemathesis_ok || { echo "test.sh: schemathesis $SCHEMATHESIS_VERSION is not installed (python3 module and program on PATH)" >&2; exit 1; }
-fi
+# --- PyPI: pymodbus (Modbus server), aiosmtpd (the notification tests' SMTP server),
+# schemathesis (tests/openapi.rs: the API against openapi.yaml) -----------------------
+pip_exact test.sh pymodbus "$PYMODBUS_VERSION"
+pip_exact test.sh aiosmtpd "$AIOSMTPD_VERSION"
+pip_exact test.sh schemathesis "$SCHEMATHESIS_VERSION" schemathesis
 
 # --- cargo-fuzz (scripts/fuzz.sh: the fuzz targets of fuzz/) ----------------------
 CARGO_FUZZ_VERSION=0.13.2

@@ -108,23 +108,7 @@ fn check(vigie: &mut Limited, ready_prefix: &str) {
 #[test]
 fn simulate_raises_the_soft_limit_to_the_hard_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = dir.path().join("sim.toml");
-    std::fs::write(
-        &sim,
-        format!(
-            r#"profiles_dir = {PROFILES:?}
-[[sites]]
-id = "LAB"
-model = "none"
-
-[[servers]]
-name = "METER"
-listen = "127.0.0.1:0"
-units = [{{ unit_id = 7, profile = "eastron-sdm630", site = "LAB", role = "fixed", fixed = {{ voltage_l1_v = 230.5 }} }}]
-"#
-        ),
-    )
-    .unwrap();
+    let sim = support::vigie::fixed_meter_sim_toml(dir.path());
     let mut vigie = Limited::start(&["simulate", "-c", sim.to_str().unwrap()], dir.path());
     check(&mut vigie, "serving METER on ");
 }

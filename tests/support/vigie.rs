@@ -168,6 +168,18 @@ impl Drop for VigieChild {
 
 /// `vigie simulate` serving one SDM630 (unit 7) with fixed values; its address.
 pub fn fixed_meter_simulator(dir: &Path) -> (VigieChild, String) {
+    let sim_toml = fixed_meter_sim_toml(dir);
+    let mut sim = VigieChild::spawn(&["simulate", "-c", sim_toml.to_str().unwrap()], dir);
+    let addr = sim.wait_line(Duration::from_secs(60), "`serving METER on ...`", |l| {
+        let rest = l.strip_prefix("serving METER on ")?;
+        rest.split_once(": units ").map(|(a, _)| a.to_string())
+    });
+    (sim, addr)
+}
+
+/// Writes `dir/sim.toml`: one server `METER` on a free loopback port with one SDM630
+/// (unit 7) serving fixed values; its path.
+pub fn fixed_meter_sim_toml(dir: &Path) -> std::path::PathBuf {
     let sim_toml = dir.join("sim.toml");
     std::fs::write(
         &sim_toml,
@@ -186,10 +198,5 @@ units = [{{ unit_id = 7, profile = "eastron-sdm630", site = "LAB", role = "fixed
         ),
     )
     .unwrap();
-    let mut sim = VigieChild::spawn(&["simulate", "-c", sim_toml.to_str().unwrap()], dir);
-    let addr = sim.wait_line(Duration::from_secs(60), "`serving METER on ...`", |l| {
-        let rest = l.strip_prefix("serving METER on ")?;
-        rest.split_once(": units ").map(|(a, _)| a.to_string())
-    });
-    (sim, addr)
+    sim_toml
 }
