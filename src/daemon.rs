@@ -17,7 +17,6 @@ use crate::notify::{self, NotifyMetrics};
 use crate::outage::run::Tracker;
 use crate::outage::store::OutageStore;
 use crate::poll::ConnectionPoller;
-use crate::sample::Quality;
 use crate::sink::influx::{
     batch::{Handoff, InfluxSink},
     writer,
@@ -128,7 +127,11 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
     let mut consumers = Vec::new();
     let mut pollers = Vec::new();
     for (address, devices) in catalog.connections() {
-        let (producer, consumer) = buffer::channel(&address, cfg.buffer.capacity, wake.clone());
+        let capacity = cfg.buffer.records_for(devices.iter().map(|&d| {
+            let d = catalog.device(d);
+            (d.profile.points.len(), d.poll_interval)
+        }));
+        let (producer, consumer) = buffer::channel(&address, capacity, wake.clone());
         if let Ok(mut b) = metrics.buffers.lock() {
             b.push(producer.stats().clone());
         }
@@ -325,8 +328,7 @@ impl Daemon {
                 site_up[d.site] = false;
             }
         }
-        let points = self.live.points();
-        let good = points.iter().filter(|p| p.quality == Quality::Good).count();
+        let (good, points) = self.live.good_points();
         let total = self.metrics.samples_total.load(Ordering::Relaxed);
         let rate = (total - *last_samples) as f64 / elapsed.as_secs_f64().max(1e-3);
         *last_samples = total;
@@ -338,7 +340,7 @@ impl Daemon {
             devices.iter().filter(|d| d.is_some_and(|s| s.up)).count(),
             devices.len(),
             good,
-            points.len(),
+            points,
             rate,
             if self.influx_configured {
                 format!("InfluxDB {} lines", w.lines_sent.load(Ordering::Relaxed))

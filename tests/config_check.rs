@@ -323,6 +323,27 @@ fn cases() -> Vec<(
             "at most 100000",
         ),
         (
+            "ring buffer span of 0s",
+            format!("[buffer]\nspan = \"0s\"\n{GOOD_DEVICE}"),
+            Some(5),
+            "buffer.span",
+            "more than 0s",
+        ),
+        (
+            "ring buffer span above an hour",
+            format!("[buffer]\nspan = \"2h\"\n{GOOD_DEVICE}"),
+            Some(5),
+            "buffer.span",
+            "at most 3600s",
+        ),
+        (
+            "ring buffer capacity below 16",
+            format!("[buffer]\ncapacity = 8\n{GOOD_DEVICE}"),
+            Some(5),
+            "buffer.capacity",
+            "at least 16",
+        ),
+        (
             "request_timeout of 0s",
             format!("[api]\nrequest_timeout = \"0s\"\n{GOOD_DEVICE}"),
             Some(5),

@@ -470,21 +470,14 @@ devices = [
     let fast = c.find("S", "fast", "voltage_l1_v").unwrap();
     let late = c.find("S", "late", "voltage_l1_v").unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let h = daemon.live.point(fast).unwrap();
-    assert!(h.history.len() >= 4, "{h:?}");
+    let h = daemon.live.history(fast);
+    assert!(h.len() >= 4, "{h:?}");
     // Every sample of the fast unit is its own value: 999 V never leaked into it.
-    assert!(
-        h.history.iter().all(|(_, v)| *v == Some(230.5)),
-        "{:?}",
-        h.history
-    );
+    assert!(h.iter().all(|(_, v)| *v == Some(230.5)), "{h:?}");
     let l = daemon.live.point(late).unwrap();
     assert_eq!(l.quality, Quality::Bad(vigie::sample::BadReason::Timeout));
-    assert!(
-        l.history.iter().all(|(_, v)| v.is_none()),
-        "{:?}",
-        l.history
-    );
+    let lh = daemon.live.history(late);
+    assert!(lh.iter().all(|(_, v)| v.is_none()), "{lh:?}");
 
     // Power the "device" off: points go bad; on again (same port): they come back by themselves.
     peer.stop();
@@ -517,6 +510,21 @@ fn live_point(
         .find(site, device, point)
         .expect("point in the catalog");
     daemon.live.point(id).expect("point state")
+}
+
+/// A point's short history (oldest first) by site, device and point id.
+fn live_history(
+    daemon: &vigie::daemon::Daemon,
+    site: &str,
+    device: &str,
+    point: &str,
+) -> Vec<(i64, Option<f64>)> {
+    let id = daemon
+        .live
+        .catalog
+        .find(site, device, point)
+        .expect("point in the catalog");
+    daemon.live.history(id)
 }
 
 /// A pymodbus unit 1 with an SDM630's voltage_l1_v = 230.5 V (the other points read 0).
@@ -646,7 +654,7 @@ async fn a_merged_read_over_a_hole_in_the_map_is_split_so_only_the_missing_point
         Quality::Bad(vigie::sample::BadReason::Exception(2))
     );
     // The first poll (merged read) made all three bad; from the second on, only the ghost.
-    let first = q("voltage_v").history.front().copied().unwrap();
+    let first = live_history(&daemon, "S", "M", "voltage_v")[0];
     assert_eq!(
         first.1, None,
         "the first, merged read should have been refused"
@@ -710,22 +718,17 @@ async fn a_unit_sending_malformed_replies_does_not_starve_the_units_after_it() {
     let net = network(tmp.path(), &text);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let good = live_point(&daemon, "S", "GOOD", "voltage_l1_v");
+    let good = live_history(&daemon, "S", "GOOD", "voltage_l1_v");
     let bad = live_point(&daemon, "S", "BAD", "voltage_l1_v");
     assert_eq!(
         bad.quality,
         Quality::Bad(vigie::sample::BadReason::BadReply),
         "{bad:?}"
     );
-    let good_polls = good
-        .history
-        .iter()
-        .filter(|(_, v)| *v == Some(230.5))
-        .count();
+    let good_polls = good.iter().filter(|(_, v)| *v == Some(230.5)).count();
     assert!(
         good_polls >= 6,
-        "GOOD read {good_polls} times in 8 s: {:?}",
-        good.history
+        "GOOD read {good_polls} times in 8 s: {good:?}"
     );
     let metrics = daemon.metrics.render();
     assert!(
@@ -801,10 +804,10 @@ async fn a_slow_unit_with_many_reads_holds_the_gateway_no_longer_than_its_timeou
     let net = network(tmp.path(), &text);
     let daemon = vigie::daemon::start(&net, listen_any()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let slow_first = live_point(&daemon, "S", "SLOW", "voltage_l1_v");
+    let slow_first = live_history(&daemon, "S", "SLOW", "voltage_l1_v");
     let slow_last = live_point(&daemon, "S", "SLOW", "total_energy_kwh");
     assert!(
-        slow_first.history.iter().any(|(_, v)| *v == Some(230.5)),
+        slow_first.iter().any(|(_, v)| *v == Some(230.5)),
         "{slow_first:?}"
     );
     assert_eq!(
@@ -816,13 +819,9 @@ async fn a_slow_unit_with_many_reads_holds_the_gateway_no_longer_than_its_timeou
         metrics.contains("vigie_missed_slots_total{site=\"S\",device=\"GOOD\"} 0"),
         "{metrics}"
     );
-    let good = live_point(&daemon, "S", "GOOD", "voltage_l1_v");
+    let good = live_history(&daemon, "S", "GOOD", "voltage_l1_v");
     assert!(
-        good.history
-            .iter()
-            .filter(|(_, v)| *v == Some(230.5))
-            .count()
-            >= 5,
+        good.iter().filter(|(_, v)| *v == Some(230.5)).count() >= 5,
         "{good:?}"
     );
     daemon.shutdown(Duration::from_secs(5)).await;

@@ -208,8 +208,9 @@ pub fn routes(
                 return error(StatusCode::NOT_FOUND, "no state");
             };
             let mut j = point_json(&a, id, &st);
-            j["history"] = st
-                .history
+            j["history"] = a
+                .live
+                .history(id)
                 .iter()
                 .map(|(t, v)| json!({"time_ns": t, "value": v}))
                 .collect();

@@ -54,6 +54,8 @@ pub struct Network {
 pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 /// The most samples of short history kept per point (`buffer.history`).
 pub const MAX_HISTORY: usize = 100_000;
+/// The longest `buffer.span`: an hour of records per connection.
+pub const MAX_BUFFER_SPAN: Duration = Duration::from_secs(3600);
 
 /// Reads `path`, layers `VIGIE__…` variables from `env` (None: the process environment),
 /// validates everything and loads the profiles.
@@ -415,10 +417,19 @@ fn validate(
             "must be at least 1 (MiB)".into(),
         );
     }
-    if config.buffer.capacity < 16 {
+    if config.buffer.capacity.is_some_and(|c| c < 16) {
         r.err(
             "buffer.capacity".into(),
             "must be at least 16 samples".into(),
+        );
+    }
+    if config.buffer.span.is_zero() || config.buffer.span > MAX_BUFFER_SPAN {
+        r.err(
+            "buffer.span".into(),
+            format!(
+                "must be more than 0s and at most {}s",
+                MAX_BUFFER_SPAN.as_secs()
+            ),
         );
     }
     if config.buffer.history > MAX_HISTORY {

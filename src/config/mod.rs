@@ -244,20 +244,26 @@ impl ApiConfig {
     }
 }
 
-/// `[buffer]`: the per-connection ring buffers.
+/// `[buffer]`: the per-connection ring buffers and the API's short history.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferConfig {
-    /// Samples each connection's ring buffer holds before new samples are counted as overflow.
-    #[serde(default = "default_capacity")]
-    pub capacity: usize,
+    /// How long of its devices' records each connection's ring buffer holds while the drain
+    /// is held up (a slow disk under the spool, a loaded machine): its size is this span
+    /// times the records its devices make per second (one per point and one per poll),
+    /// never less than two polls of every device. Default 10 s.
+    #[serde(default = "default_span", deserialize_with = "duration::de")]
+    pub span: Duration,
+    /// Records per connection, fixed: when set, replaces the size `span` gives.
+    #[serde(default)]
+    pub capacity: Option<usize>,
     /// Points of short history kept per point for the API.
     #[serde(default = "default_history")]
     pub history: usize,
 }
 
-fn default_capacity() -> usize {
-    65_536
+fn default_span() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_history() -> usize {
     120
@@ -266,9 +272,29 @@ fn default_history() -> usize {
 impl Default for BufferConfig {
     fn default() -> Self {
         BufferConfig {
-            capacity: default_capacity(),
+            span: default_span(),
+            capacity: None,
             history: default_history(),
         }
+    }
+}
+
+impl BufferConfig {
+    /// Records the ring buffer of a connection holds, for its devices given as
+    /// (points, poll interval) pairs: `capacity` when set, else `span` × records per second,
+    /// at least two polls of every device and at least 16.
+    pub fn records_for(&self, devices: impl Iterator<Item = (usize, Duration)>) -> usize {
+        if let Some(c) = self.capacity {
+            return c;
+        }
+        let (mut per_second, mut two_polls) = (0.0_f64, 0_usize);
+        for (points, interval) in devices {
+            let records = points + 1;
+            per_second += records as f64 / interval.as_secs_f64().max(1e-3);
+            two_polls += 2 * records;
+        }
+        let spanned = (per_second * self.span.as_secs_f64()).ceil() as usize;
+        spanned.max(two_polls).max(16)
     }
 }
 
@@ -389,4 +415,30 @@ fn default_poll_interval() -> Duration {
 }
 fn default_timeout() -> Duration {
     Duration::from_millis(500)
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::BufferConfig;
+    use std::time::Duration;
+
+    #[test]
+    fn a_ring_buffer_holds_its_span_of_records_and_at_least_two_polls() {
+        let b = BufferConfig::default();
+        let s = Duration::from_secs(1);
+        // A gateway with 10 units of 10 points each, every second: 110 records/s × 10 s.
+        assert_eq!(b.records_for((0..10).map(|_| (10, s))), 1100);
+        // One 12-point device read every 60 s: two polls (26 records), not 10/60 of one.
+        assert_eq!(
+            b.records_for([(12, Duration::from_secs(60))].into_iter()),
+            26
+        );
+        // A fixed capacity wins.
+        let fixed = BufferConfig {
+            capacity: Some(4096),
+            ..BufferConfig::default()
+        };
+        assert_eq!(fixed.records_for([(10, s)].into_iter()), 4096);
+        assert_eq!(b.records_for(std::iter::empty()), 16);
+    }
 }

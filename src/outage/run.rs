@@ -49,7 +49,7 @@ fn point_fact(live: &LiveState, p: PointId) -> Option<PointFact> {
     let st = live.point(p)?;
     let value = number(st.value.as_ref()?)?;
     let mut since = st.time_ns;
-    for (t, v) in st.history.iter().rev() {
+    for (t, v) in live.history(p).iter().rev() {
         match v {
             Some(x) if (x - value).abs() < 1e-9 => since = *t,
             _ => break,

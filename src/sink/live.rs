@@ -5,11 +5,12 @@ use crate::buffer::drain::Sink;
 use crate::config::catalog::Catalog;
 use crate::metrics::Metrics;
 use crate::sample::{PollStatus, Quality, Record, Value};
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
-/// A point's latest sample and recent history.
+pub mod history;
+
+/// A point's latest sample (its short history: [`LiveState::history`]).
 #[derive(Debug, Clone)]
 pub struct PointState {
     /// The last sample's value; None when it was bad.
@@ -19,8 +20,6 @@ pub struct PointState {
     pub quality: Quality,
     /// Scheduled time of the last sample, ns since the epoch (0: never polled).
     pub time_ns: i64,
-    /// Oldest first: (time ns, value; None when bad).
-    pub history: VecDeque<(i64, Option<f64>)>,
     /// When the last sample arrived, on the monotonic clock (staleness survives clock steps).
     pub received_at: Option<std::time::Instant>,
 }
@@ -30,12 +29,14 @@ pub struct PointState {
 pub struct LiveState {
     inner: Arc<RwLock<Inner>>,
     pub catalog: Arc<Catalog>,
-    history: usize,
 }
 
 struct Inner {
     points: Vec<PointState>,
     devices: Vec<Option<PollStatus>>,
+    /// Short history: each device's poll times, each point's values at them.
+    device_polls: Vec<history::DevicePolls>,
+    point_values: Vec<history::PointValues>,
 }
 
 impl LiveState {
@@ -47,15 +48,43 @@ impl LiveState {
                 last_good: None,
                 quality: Quality::Bad(crate::sample::BadReason::Stale),
                 time_ns: 0,
-                history: VecDeque::new(),
                 received_at: None,
             })
             .collect();
         let devices = vec![None; catalog.devices.len()];
+        let device_polls = (0..catalog.devices.len())
+            .map(|_| history::DevicePolls::new(history))
+            .collect();
+        let point_values = (0..catalog.point_count())
+            .map(|_| history::PointValues::new(history))
+            .collect();
         LiveState {
-            inner: Arc::new(RwLock::new(Inner { points, devices })),
+            inner: Arc::new(RwLock::new(Inner {
+                points,
+                devices,
+                device_polls,
+                point_values,
+            })),
             catalog,
-            history,
+        }
+    }
+
+    /// One point's short history, oldest first: (scheduled time ns, value; None when bad),
+    /// at most `[buffer] history` samples; empty for an unknown point.
+    pub fn history(&self, id: crate::sample::PointId) -> Vec<(i64, Option<f64>)> {
+        if id.0 as usize >= self.catalog.point_count() {
+            return Vec::new();
+        }
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let device = self.catalog.device_id_of(id).0 as usize;
+        match (
+            inner.device_polls.get(device),
+            inner.point_values.get(id.0 as usize),
+        ) {
+            (Some(d), Some(p)) => history::read(d, p),
+            _ => Vec::new(),
         }
     }
 
@@ -65,6 +94,17 @@ impl LiveState {
             .read()
             .map(|i| i.points.clone())
             .unwrap_or_default()
+    }
+
+    /// (points whose last sample is good, all points), counted without copying the state.
+    pub fn good_points(&self) -> (usize, usize) {
+        self.inner
+            .read()
+            .map(|i| {
+                let good = i.points.iter().filter(|p| p.quality == Quality::Good);
+                (good.count(), i.points.len())
+            })
+            .unwrap_or((0, self.catalog.point_count()))
     }
 
     /// A copy of one point's state.
@@ -83,9 +123,10 @@ impl LiveState {
     /// Applies records in arrival order (one buffer's records arrive in push order; after a
     /// system clock step back, timestamps go back too, and the newest sample still wins).
     fn apply(&self, records: &[Record]) {
-        let Ok(mut inner) = self.inner.write() else {
+        let Ok(mut guard) = self.inner.write() else {
             return;
         };
+        let inner = &mut *guard;
         let now = std::time::Instant::now();
         for r in records {
             match r {
@@ -100,12 +141,13 @@ impl LiveState {
                     if let Some(v) = &s.value {
                         p.last_good = Some((s.time_ns, v.clone()));
                     }
-                    if self.history > 0 {
-                        if p.history.len() >= self.history {
-                            p.history.pop_front();
-                        }
-                        p.history
-                            .push_back((s.time_ns, s.value.as_ref().and_then(Value::as_f64)));
+                    let device = self.catalog.device_id_of(s.point).0 as usize;
+                    if let (Some(d), Some(v)) = (
+                        inner.device_polls.get_mut(device),
+                        inner.point_values.get_mut(s.point.0 as usize),
+                    ) {
+                        let value = s.value.as_ref().and_then(Value::as_f64);
+                        history::push(d, v, s.time_ns, value);
                     }
                 }
                 Record::Poll(st) => {

@@ -113,12 +113,7 @@ fn point(
     if !ctx.adhoc.keeps(&["site", "zone"], &facets) {
         return Ok(None);
     }
-    let history = ctx
-        .api
-        .live
-        .point(id)
-        .map(|st| st.history)
-        .unwrap_or_default();
+    let history = ctx.api.live.history(id);
     let points = datapoints(history, shape);
     if t.kind.as_deref() == Some("table") {
         let mut table = Table::new(&[("time", "time"), ("value", "number")]);
