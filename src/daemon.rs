@@ -30,6 +30,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The drain's passes start at least this far apart (see [`drain::run`]): at most 100 passes
+/// a second, well inside the 100 ms a pass may take (README "Reliability").
+const DRAIN_MIN_GAP: Duration = Duration::from_millis(10);
+
 /// Start-up errors.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -223,6 +227,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         sinks,
         wake,
         Duration::from_millis(100),
+        DRAIN_MIN_GAP,
         drain_stop_rx,
     ));
     let writer = tokio::spawn(writer::run(
