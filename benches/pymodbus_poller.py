@@ -3,7 +3,9 @@
 pymodbus 3.8 and asyncio to do vigie's job on the simulator's devices.
 
 One AsyncModbusTcpClient per server of sim.toml (a gateway or a device), its units polled one
-after the other on a 1 s grid aligned to the clock, the same two reads per device as vigie
+after the other on a 1 s grid aligned to the clock (with --spread: shifted by the phase vigie
+gives the server's address with `[daemon] poll_spread = true`, the same FNV-1a 64 as
+vigie::poll::grid), the same two reads per device as vigie
 (holding and input blocks of the profile), decoded with pymodbus' convert_from_registers,
 written as the same line protocol as vigie (`telemetry` with one field per point and
 `device_status` per poll) to victoria-metrics' /write, in batches of 5000 lines or every 1 s.
@@ -12,6 +14,10 @@ It measures itself as vigie does: lateness = poll start - grid slot; a slot alre
 the connection gets to it is missed. Only slots in (--window-start, --window-end] (Unix
 seconds) are counted; 1.5 s after the window it sends what is left, writes its figures as
 JSON to --out and exits.
+
+Connects are staggered whether or not polls are spread: each client connects at its address's
+phase in the first second, not all 5,500 at once (at 10,000 devices, simultaneous connects with
+a 0.5 s timeout all time out).
 """
 
 import argparse
@@ -31,6 +37,30 @@ TYPES = {"u16": DT.UINT16, "i16": DT.INT16, "u32": DT.UINT32, "i32": DT.INT32,
          "f32": DT.FLOAT32, "u64": DT.UINT64, "i64": DT.INT64, "f64": DT.FLOAT64}
 WIDTH = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "u64": 4, "i64": 4, "f64": 4}
 BATCH_LINES = 5000
+INTERVAL_NS = 1_000_000_000
+# FNV-1a 64 (http://www.isthe.com/chongo/tech/comp/fnv/), as vigie::poll::grid.
+FNV_OFFSET_BASIS = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+NS_PER_MS = 1_000_000
+
+
+def fnv1a_64(data):
+    h = FNV_OFFSET_BASIS
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def phase_ns(address, interval_ns=INTERVAL_NS):
+    """vigie::poll::grid::phase_ns: FNV-1a 64 of the address's UTF-8 bytes mod the interval,
+    rounded down to a whole ms; ns in [0, interval_ns)."""
+    within = fnv1a_64(address.encode()) % interval_ns
+    return within - within % NS_PER_MS
+
+
+def next_slot_ns(now_ns, phase, interval_ns=INTERVAL_NS):
+    """The first slot k * interval + phase (ns since the epoch) at or after now_ns."""
+    return -(-(now_ns - phase) // interval_ns) * interval_ns + phase
 
 
 def load_reads(profile_path):
@@ -116,28 +146,34 @@ class Writer:
             self.flush()
 
 
-async def poll_connection(server, reads_of, window, stats, writer):
+async def poll_connection(server, reads_of, window, stats, writer, spread):
     host, port = server["listen"].rsplit(":", 1)
     site = server["name"]
     client = AsyncModbusTcpClient(host, port=int(port), timeout=0.5, retries=0)
     units = [u["unit_id"] for u in server["units"]]
-    first = math.ceil(time.time())
+    phase = phase_ns(server["listen"])
+    # Connect at this address's phase in the coming second (a failure is retried at the
+    # first slot), then poll on the grid: shifted by the same phase with --spread.
+    await asyncio.sleep(max(0.0, next_slot_ns(time.time_ns(), phase) / 1e9 - time.time()))
+    await client.connect()
+    grid_phase = phase if spread else 0
+    first = next_slot_ns(time.time_ns(), grid_phase)
     due = {u: first for u in units}
-    start, end = window
+    start, end = window[0] * INTERVAL_NS, window[1] * INTERVAL_NS
     while True:
         unit = min(units, key=lambda u: due[u])
         if due[unit] > end:
             break
-        await asyncio.sleep(max(0.0, due[unit] - time.time()))
-        now = time.time()
+        await asyncio.sleep(max(0.0, due[unit] / 1e9 - time.time()))
+        now = time.time_ns()
         late = now - due[unit]
-        missed = int(late // 1.0) if late >= 1.0 else 0
-        slot = due[unit] + missed
+        missed = late // INTERVAL_NS if late >= INTERVAL_NS else 0
+        slot = due[unit] + missed * INTERVAL_NS
         counted = start < slot <= end
         if counted:
             stats.missed += missed
-            stats.lateness.append(now - slot)
-        due[unit] = slot + 1
+            stats.lateness.append((now - slot) / 1e9)
+        due[unit] = slot + INTERVAL_NS
         if not client.connected and not await client.connect():
             continue
         t0 = time.perf_counter()
@@ -164,7 +200,7 @@ async def poll_connection(server, reads_of, window, stats, writer):
             if counted:
                 stats.samples += len(points)
         latency_ms = (time.perf_counter() - t0) * 1e3
-        ts = slot * 1_000_000_000
+        ts = slot
         device = f"u{unit}"
         if fields:
             writer.add(f"telemetry,site={site},device={device},kind=pumping_station {','.join(fields)} {ts}")
@@ -180,6 +216,8 @@ async def main():
     ap.add_argument("--window-start", type=int, required=True)
     ap.add_argument("--window-end", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--spread", action="store_true",
+                    help="each server's grid at its address's phase, as vigie's poll_spread = true")
     args = ap.parse_args()
     sim = tomllib.loads(Path(args.sim).read_text())
     profiles_dir = Path(sim["profiles_dir"])
@@ -193,7 +231,7 @@ async def main():
             if u["profile"] not in reads:
                 reads[u["profile"]] = load_reads(profiles_dir / f"{u['profile']}.toml")
         reads_of = {u["unit_id"]: reads[u["profile"]] for u in server["units"]}
-        tasks.append(poll_connection(server, reads_of, window, stats, writer))
+        tasks.append(poll_connection(server, reads_of, window, stats, writer, args.spread))
     stop = asyncio.Event()
     flusher = asyncio.create_task(writer.every_second(stop))
     # SIGTERM (the harness, when this poller cannot finish its window): figures so far.

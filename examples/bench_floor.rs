@@ -2,6 +2,8 @@
 //! devices, what no supervision program can beat. One connection per server of `sim.toml`
 //! (a gateway or a device), its units polled one after the other on a 1 s grid aligned to
 //! the clock, each with the reads vigie plans for its profile. No decoding, no storage.
+//! With `--spread`, each connection's grid is shifted by the phase vigie gives it with
+//! `[daemon] poll_spread = true` (`vigie::poll::grid::phase_ns` of the server's `listen`).
 //!
 //! It measures itself like vigie does: a device's lateness is its poll's start minus its
 //! grid slot; a slot already over when the connection gets to it is a missed slot. Only the
@@ -9,7 +11,7 @@
 //! writes its figures as JSON to `--out` and exits 1.5 s after the window.
 //!
 //! `cargo run --release --example bench_floor -- --sim sim.toml --window-start S
-//! --window-end E --out floor.json`
+//! --window-end E --out floor.json [--spread]`
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -18,7 +20,7 @@ use std::time::Duration;
 use tokio_modbus::client::{Client as _, Context};
 use tokio_modbus::prelude::SlaveContext as _;
 use tokio_modbus::{Request, Slave};
-use vigie::poll::next_slot;
+use vigie::poll::grid::{next_slot, phase_ns};
 use vigie::poll::plan::{self, ReadRequest};
 use vigie::profile::{Profile, RegisterKind};
 use vigie::sample::now_ns;
@@ -43,6 +45,9 @@ struct Args {
     /// Per request, as vigie's default `timeout`.
     #[arg(long, default_value = "500")]
     timeout_ms: u64,
+    /// Each connection's grid at its address's phase, as vigie's `poll_spread = true`.
+    #[arg(long)]
+    spread: bool,
 }
 
 /// One device behind a connection: its unit id, its reads and their point counts.
@@ -86,10 +91,16 @@ async fn main() -> anyhow::Result<()> {
             args.window_end * INTERVAL_NS,
         );
         let timeout = Duration::from_millis(args.timeout_ms);
+        // The address as gen.py writes it in vigie.toml (`127.0.0.1:PORT`).
+        let phase = if args.spread {
+            phase_ns(&server.listen.to_string(), INTERVAL_NS)
+        } else {
+            0
+        };
         tasks.push(tokio::spawn(poll_connection(
             server.listen,
             devices,
-            window,
+            (window, phase),
             timeout,
         )));
     }
@@ -129,16 +140,17 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls `devices` over one connection until the window's end; (start, end] in ns.
+/// Polls `devices` over one connection until the window's end; (start, end] in ns, the
+/// grid's phase in ns.
 async fn poll_connection(
     address: std::net::SocketAddr,
     devices: Vec<Device>,
-    (start, end): (i64, i64),
+    ((start, end), phase): ((i64, i64), i64),
     timeout: Duration,
 ) -> Figures {
     let mut f = Figures::default();
     let mut ctx: Option<Context> = None;
-    let mut due: Vec<i64> = vec![next_slot(now_ns(), INTERVAL_NS); devices.len()];
+    let mut due: Vec<i64> = vec![next_slot(now_ns(), INTERVAL_NS, phase); devices.len()];
     loop {
         // The device due first (the first one listed on a tie), as vigie picks it.
         let Some(i) = (0..devices.len()).min_by_key(|&i| due[i]) else {

@@ -5,12 +5,16 @@
 #   vigie      `vigie run` writing to victoria-metrics (InfluxDB line protocol, /write)
 #   floor      examples/bench_floor.rs: bare tokio-modbus reads, no decoding, no writing
 #   pymodbus   benches/pymodbus_poller.py: asyncio + pymodbus, decoding, writing the same lines
-# and prints one table (benches/harness/table.py). Installs victoria-metrics (Debian) and
+# and prints one table (benches/harness/table.py). By default polls are spread over the second
+# (vigie's `[daemon] poll_spread = true`; the floor and pymodbus use the same per-port phases);
+# BENCH_SPREAD=0 polls every port on the whole second (epoch-aligned) instead. Installs victoria-metrics (Debian) and
 # pymodbus (PyPI) when missing. Everything runs on loopback, in a temporary directory.
 #
 #   BENCH_DEVICES="100 1000 10000"   device counts
 #   BENCH_SECONDS=60                 measured window per poller, after BENCH_WARMUP=5 s
 #   BENCH_BASE_PORT=20000            the simulator's first port (N/2 + N/20 ports follow)
+#   BENCH_SPREAD=1                   1: poll_spread = true and the same phases in the references;
+#                                    0: every poller aligned to the whole second
 #   BENCH_KEEP=1                     keep the temporary directory (configs, logs, JSON)
 set -euo pipefail
 
@@ -20,6 +24,12 @@ DEVICES=${BENCH_DEVICES:-100 1000 10000}
 SECONDS_PER_RUN=${BENCH_SECONDS:-60}
 WARMUP=${BENCH_WARMUP:-5}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
+SPREAD=${BENCH_SPREAD:-1}
+case "$SPREAD" in
+    1) spread_args=(--spread) ;;
+    0) spread_args=() ;;
+    *) echo "bench.sh: BENCH_SPREAD must be 0 or 1, not '$SPREAD'" >&2; exit 2 ;;
+esac
 PYMODBUS_VERSION=3.8.6
 
 # shellcheck source=scripts/install.sh
@@ -86,7 +96,7 @@ for n in $DEVICES; do
     vm_port=$(free_port)
     api_port=$(free_port)
     ports=$(python3 benches/harness/gen.py --devices "$n" --dir "$dir" --base-port "$BASE_PORT" \
-        --profiles-dir benches/profiles --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port")
+        --profiles-dir benches/profiles --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port" ${spread_args[@]+"${spread_args[@]}"})
     step "$n devices on $ports ports ($BASE_PORT..$((BASE_PORT + ports - 1))): simulator, victoria-metrics"
     "$VIGIE" simulate -c "$dir/sim.toml" >"$dir/sim.log" 2>&1 &
     sim_pid=$!
@@ -101,7 +111,7 @@ for n in $DEVICES; do
         python3 benches/harness/measure.py --poller "$poller" --dir "$dir" --devices "$n" \
             --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --sim-pid "$sim_pid" \
             --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port" \
-            --vigie "$VIGIE" --floor "$FLOOR" | tee -a "$RESULTS" >&2 ||
+            --vigie "$VIGIE" --floor "$FLOOR" ${spread_args[@]+"${spread_args[@]}"} | tee -a "$RESULTS" >&2 ||
             echo "bench.sh: $poller at $n devices gave no figures (its log: BENCH_KEEP=1)" >&2
     done
     stop_all

@@ -143,6 +143,7 @@ pub async fn start(network: &Network, listen: Option<SocketAddr>) -> Result<Daem
         let poller = ConnectionPoller::new(
             address,
             &devices,
+            cfg.daemon.poll_spread,
             catalog.clone(),
             metrics.clone(),
             producer,

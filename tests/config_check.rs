@@ -316,6 +316,13 @@ fn cases() -> Vec<(
             "unknown variant",
         ),
         (
+            "poll_spread not a boolean",
+            format!("poll_spread = \"yes\"\n{GOOD_DEVICE}"),
+            Some(4),
+            "daemon.poll_spread",
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+        (
             "history above 100000",
             format!("[buffer]\nhistory = 100001\n{GOOD_DEVICE}"),
             Some(5),
@@ -777,6 +784,35 @@ fn environment_variables_are_layered_before_checking() {
             }
         }
     }
+}
+
+/// `[daemon] poll_spread`: false when absent, true from the file or from
+/// `VIGIE__DAEMON__POLL_SPREAD`.
+#[test]
+fn poll_spread_is_off_by_default_and_read_from_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let spread = |body: &str, env: &[(&str, &str)]| -> bool {
+        let path = write(
+            dir.path(),
+            "vigie.toml",
+            &format!("{}{body}{GOOD_DEVICE}", header(dir.path())),
+        );
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match vigie::config::load(&path, Some(vars)) {
+            Ok(n) => n.config.daemon.poll_spread,
+            Err(e) => panic!("{body:?} {env:?}: refused: {e:?}"),
+        }
+    };
+    assert!(!spread("", &[]), "default");
+    assert!(spread("poll_spread = true\n", &[]), "file");
+    assert!(!spread("poll_spread = false\n", &[]), "file, false");
+    assert!(
+        spread("", &[("VIGIE__DAEMON__POLL_SPREAD", "true")]),
+        "environment"
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@
 Layout, as devices are found in the field: half of the devices answer on their own port
 (Modbus TCP meters and PLCs, unit id 1), the other half sit behind RS-485 gateways of 10 unit
 ids (1..10) each, one port per gateway. Every device is the profile bench-meter (10 points,
-two reads). One vigie site per port. Ports are consecutive from --base-port.
+two reads). One vigie site per port. Ports are consecutive from --base-port. With --spread,
+vigie.toml sets `[daemon] poll_spread = true` (each port polled at its own phase in the
+second instead of all on the whole second).
 """
 
 import argparse
@@ -36,9 +38,10 @@ def sim_toml(ports, base_port, profiles_dir):
     return "".join(out)
 
 
-def vigie_toml(ports, base_port, profiles_dir, data_dir, vm_url, api_port):
+def vigie_toml(ports, base_port, profiles_dir, data_dir, vm_url, api_port, spread=False):
     out = [
-        f"[daemon]\nprofiles_dir = {str(profiles_dir)!r}\ndata_dir = {str(data_dir)!r}\n",
+        f"[daemon]\nprofiles_dir = {str(profiles_dir)!r}\ndata_dir = {str(data_dir)!r}\n"
+        f"poll_spread = {'true' if spread else 'false'}\n",
         f'[influxdb]\nurl = "{vm_url}"\napi = "v1"\ndatabase = "bench"\n'
         'batch_lines = 5000\nflush_interval = "1s"\n',
         f'[api]\nlisten = "127.0.0.1:{api_port}"\n',
@@ -62,12 +65,14 @@ def main():
     ap.add_argument("--profiles-dir", type=Path, required=True)
     ap.add_argument("--vm-url", required=True)
     ap.add_argument("--api-port", type=int, required=True)
+    ap.add_argument("--spread", action="store_true", help="poll_spread = true in vigie.toml")
     args = ap.parse_args()
     ports = layout(args.devices)
     profiles = args.profiles_dir.resolve()
     (args.dir / "sim.toml").write_text(sim_toml(ports, args.base_port, profiles))
     (args.dir / "vigie.toml").write_text(
-        vigie_toml(ports, args.base_port, profiles, args.dir / "var", args.vm_url, args.api_port)
+        vigie_toml(ports, args.base_port, profiles, args.dir / "var", args.vm_url, args.api_port,
+                   args.spread)
     )
     print(len(ports))
 

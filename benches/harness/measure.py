@@ -4,11 +4,15 @@ window and writes its figures as one JSON object (scripts/bench.sh).
 
 The window is (A, B] in whole Unix seconds, A a few seconds (--warmup) after the poller is
 up, B = A + --seconds. CPU is read from /proc/PID/stat (utime + stime) at A + 0.75 s and
-B + 0.75 s, between two slots' polls; peak RSS is VmHWM from /proc/PID/status just before the
+B + 0.75 s, between two slots' polls when polls are aligned to the whole second (with
+--spread polls go on all through the second, so the readings fall amid polls; the CPU window
+is still exactly --seconds long); peak RSS is VmHWM from /proc/PID/status just before the
 poller stops. vigie's figures come from its /metrics, scraped at the same instants (before
 the first CPU reading and after the second, so the scrapes are not in the window); the floor
 and the pymodbus poller measure themselves over the same slots. Samples found in the store
-are counted in victoria-metrics over (A, B] by slot timestamp.
+are counted in victoria-metrics over (A, B] by slot timestamp. --spread passes --spread to
+the floor and the pymodbus poller (vigie's is in its vigie.toml, gen.py --spread) and is
+recorded in the JSON.
 """
 
 import argparse
@@ -159,6 +163,8 @@ def main():
     ap.add_argument("--api-port", type=int, required=True)
     ap.add_argument("--vigie", required=True, help="the vigie binary")
     ap.add_argument("--floor", required=True, help="the bench_floor binary")
+    ap.add_argument("--spread", action="store_true",
+                    help="the references use vigie's poll_spread phases (gen.py --spread for vigie)")
     args = ap.parse_args()
     d = args.dir
     log = open(d / f"{args.poller}.log", "w")
@@ -174,7 +180,7 @@ def main():
         cmd = ([args.floor, "--sim", str(d / "sim.toml"), "--out", str(figures)] if args.poller == "floor"
                else [sys.executable, str(HERE.parent / "pymodbus_poller.py"), "--sim", str(d / "sim.toml"),
                      "--vm-url", args.vm_url, "--out", str(figures)])
-        proc = subprocess.Popen(cmd + window, stdout=log, stderr=log)
+        proc = subprocess.Popen(cmd + window + (["--spread"] if args.spread else []), stdout=log, stderr=log)
     end = start + args.seconds
 
     sleep_until(start + 0.75)
@@ -191,7 +197,7 @@ def main():
 
     out = {"devices": args.devices, "poller": args.poller, "seconds": args.seconds,
            "window": [start, end], "wall_seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0,
-           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss}
+           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss, "spread": args.spread}
     if args.poller == "vigie":
         (before, hist_before), (after, hist_after) = map(parse_metrics, (metrics_before, metrics_after))
         delta = {k: after[k] - before[k] for k in COUNTERS}

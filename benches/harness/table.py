@@ -37,6 +37,18 @@ def row(r):
             f'| {fmt(r["peak_rss_mib"])} | {found} | {fmt(r["sim_cpu_seconds"] / r["wall_seconds"], 3)} |')
 
 
+def spread_note(runs):
+    """Whether polls were spread over the second (measure.py's `spread`), for the notes."""
+    seen = {r.get("spread") for r in runs}
+    if seen == {True}:
+        return ("Poll spread: on. vigie ran with `[daemon] poll_spread = true`; the floor and pymodbus "
+                "used the same per-port phases (FNV-1a 64 of `127.0.0.1:PORT` mod 1 s, whole ms), so "
+                "each port is polled at its own instant in the second and timestamps are not whole seconds.")
+    if seen == {False}:
+        return "Poll spread: off. Every poller polled every port on the whole second (epoch-aligned grid)."
+    return "Poll spread: not recorded for every run (older figures, or runs mixed)."
+
+
 def per_request(r):
     return r["cpu_seconds"] / r["requests"] if r and r["requests"] else None
 
@@ -47,7 +59,9 @@ def main():
     print(LAYOUT)
     print(f'Window: {runs[0]["seconds"]} s per poller after a warm-up; CPU = user + sys seconds per '
           "wall second (/proc/PID/stat). vigie's lateness is interpolated in its /metrics histogram "
-          "(max: the highest non-empty bucket's bound, ≤).\n" if runs else "")
+          "(max: the highest non-empty bucket's bound, ≤)." if runs else "")
+    if runs:
+        print(spread_note(runs) + "\n")
     print(HEADER)
     print("|" + " --- |" * HEADER.count(" | ") + " --- |")
     for r in runs:

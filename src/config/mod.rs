@@ -52,7 +52,7 @@ pub struct Config {
     pub crm: Option<crm::CrmConfig>,
 }
 
-/// `[daemon]`: folders and the spool bound.
+/// `[daemon]`: folders, the spool bound and how polls are placed on their grid.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
@@ -69,6 +69,13 @@ pub struct DaemonConfig {
     /// stays contiguous) or `drop_oldest`.
     #[serde(default)]
     pub spool_full: crate::sink::spool::FullPolicy,
+    /// Spread polls over the poll interval instead of firing every connection on the same
+    /// instant: each `host:port` gets a fixed phase, FNV-1a 64 of its address modulo the
+    /// device's `poll_interval`, in whole ms (`poll::grid`). Samples are then stamped
+    /// `k × poll_interval + phase`, no longer on the whole second. Default false: grids
+    /// aligned to the epoch.
+    #[serde(default)]
+    pub poll_spread: bool,
 }
 
 fn default_profiles_dir() -> PathBuf {
@@ -88,6 +95,7 @@ impl Default for DaemonConfig {
             data_dir: default_data_dir(),
             spool_max_mib: default_spool_max_mib(),
             spool_full: Default::default(),
+            poll_spread: false,
         }
     }
 }

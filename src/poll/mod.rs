@@ -2,11 +2,13 @@
 //! and pushing samples into the connection's ring buffer (DESIGN.md "Polling").
 //!
 //! - Requests on a connection are serialized; unit ids behind a gateway share it.
-//! - Each device's polls sit on a grid of its `poll_interval` aligned to the Unix epoch; a
-//!   slot that has already passed when the connection gets to it is counted as missed,
-//!   never queued, so the schedule does not drift. Waiting uses the monotonic clock; when
-//!   the system clock is stepped (NTP, an operator) by more than 0.5 s the grid is re-anchored
-//!   to the new time instead of freezing or counting thousands of missed slots.
+//! - Each device's polls sit on a grid of its `poll_interval`: slots at `k × poll_interval +
+//!   phase` since the Unix epoch, the phase 0, or with `[daemon] poll_spread` a stable
+//!   function of the connection's address ([`grid`]). A slot that has already passed when
+//!   the connection gets to it is counted as missed, never queued, so the schedule does not
+//!   drift. Waiting uses the monotonic clock; when the system clock is stepped (NTP, an
+//!   operator) by more than 0.5 s the grid (phase kept) is re-anchored to the new time
+//!   instead of freezing or counting thousands of missed slots.
 //! - A device that refuses a merged read with exception 2 or 3 has that read split into one
 //!   read per point from then on, so one unmapped register does not hide its neighbours.
 //! - After a timeout the connection is dropped and reopened at once for the next request
@@ -17,6 +19,7 @@
 //!   apart) after three silent polls, so it costs its neighbours one timeout at most per
 //!   retry; its points stay bad in between.
 
+pub mod grid;
 pub mod plan;
 pub mod read;
 pub mod stream;
@@ -33,6 +36,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_modbus::client::Context;
 
+pub use grid::next_slot;
+
 const CONNECT_BACKOFF_MIN: Duration = Duration::from_millis(250);
 const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 const SILENT_POLLS_BEFORE_BACKOFF: u32 = 3;
@@ -44,6 +49,8 @@ struct DeviceState {
     id: DeviceId,
     unit_id: u8,
     interval_ns: i64,
+    /// Offset of the grid from the epoch's, ns in `[0, interval_ns)` ([`grid::phase_ns`]).
+    phase_ns: i64,
     timeout: Duration,
     requests: Vec<ReadRequest>,
     next_due_ns: i64,
@@ -72,16 +79,14 @@ pub struct ConnectionPoller {
     anchor: (Instant, i64),
 }
 
-/// The first grid slot at or after `now_ns`.
-pub fn next_slot(now_ns: i64, interval_ns: i64) -> i64 {
-    (now_ns + interval_ns - 1).div_euclid(interval_ns) * interval_ns
-}
-
 impl ConnectionPoller {
-    /// A poller for `devices` (all at `address`), pushing into `out`.
+    /// A poller for `devices` (all at `address`), pushing into `out`. `poll_spread`
+    /// (`[daemon] poll_spread`): each device's grid is shifted by the phase of `address`
+    /// ([`grid::phase_ns`]); otherwise grids are aligned to the epoch.
     pub fn new(
         address: String,
         devices: &[DeviceId],
+        poll_spread: bool,
         catalog: Arc<Catalog>,
         metrics: Arc<Metrics>,
         out: Producer,
@@ -92,13 +97,19 @@ impl ConnectionPoller {
             .map(|&id| {
                 let d = catalog.device(id);
                 let interval_ns = d.poll_interval.as_nanos().max(1) as i64;
+                let phase_ns = if poll_spread {
+                    grid::phase_ns(&address, interval_ns)
+                } else {
+                    0
+                };
                 DeviceState {
                     id,
                     unit_id: d.unit_id,
                     interval_ns,
+                    phase_ns,
                     timeout: d.timeout,
                     requests: plan::plan(&d.profile),
-                    next_due_ns: next_slot(now, interval_ns),
+                    next_due_ns: next_slot(now, interval_ns, phase_ns),
                     timeouts: 0,
                     errors: 0,
                     silent_polls: 0,
@@ -137,7 +148,7 @@ impl ConnectionPoller {
         tracing::warn!(address = %self.address, step_ms = step / 1_000_000, "system clock stepped; polls re-aligned to the new time");
         self.anchor = (Instant::now(), wall);
         for d in &mut self.devices {
-            d.next_due_ns = next_slot(wall, d.interval_ns);
+            d.next_due_ns = next_slot(wall, d.interval_ns, d.phase_ns);
             d.skip_until_ns = i64::MIN;
         }
         true
@@ -365,6 +376,7 @@ impl ConnectionPoller {
                     let exp = (d.silent_polls - SILENT_POLLS_BEFORE_BACKOFF + 1).min(16);
                     let slots = (1i64 << exp)
                         .min((SILENT_BACKOFF_MAX.as_nanos() as i64 / d.interval_ns).max(1));
+                    // A slot of the same grid (phase kept): `slot_ns` is on it.
                     d.skip_until_ns = slot_ns + slots * d.interval_ns;
                     if d.silent_polls == SILENT_POLLS_BEFORE_BACKOFF {
                         tracing::warn!(address = %self.address, unit_id, site = %catalog.site_of(info).id, device = %info.id, "unit does not answer; polling it less often until it does");
@@ -418,13 +430,6 @@ fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grid_slots_are_aligned() {
-        assert_eq!(next_slot(1_500, 1_000), 2_000);
-        assert_eq!(next_slot(2_000, 1_000), 2_000);
-        assert_eq!(next_slot(2_001, 1_000), 3_000);
-    }
 
     #[test]
     fn backoff_grows_and_caps() {
