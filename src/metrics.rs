@@ -136,87 +136,58 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text format.
+    /// The Prometheus text format, whole. `GET /metrics` sends [`Metrics::chunks`] instead.
     pub fn render(&self) -> String {
-        let mut o = String::with_capacity(4096 + self.devices.len() * 2048);
+        let mut at = RenderCursor::default();
+        let mut o = String::new();
+        while let Some(piece) = self.render_next(&mut at) {
+            o.push_str(&piece);
+        }
+        o
+    }
+
+    /// The Prometheus text format in pieces of about [`CHUNK_BYTES`] (whole lines), each
+    /// rendered when it is taken: at 10,000 devices the text is about 35 MB, which a scrape
+    /// would otherwise hold whole, on top of everything else, every scrape interval.
+    pub fn chunks(self: &Arc<Self>) -> TextChunks {
+        TextChunks {
+            metrics: self.clone(),
+            at: RenderCursor::default(),
+        }
+    }
+
+    /// The piece of text after `at`, and `at` moved past it; None after the last piece.
+    fn render_next(&self, at: &mut RenderCursor) -> Option<String> {
+        let families = DEVICE_COUNTERS.len() + DEVICE_HISTOGRAMS.len();
+        if at.family > families {
+            return None;
+        }
+        let mut o = String::with_capacity(CHUNK_BYTES + 4096);
+        while at.family < families && o.len() < CHUNK_BYTES {
+            if at.device == 0 {
+                family_header(at.family, &mut o);
+            }
+            match self.devices.get(at.device) {
+                Some(d) => {
+                    render_device(at.family, d, &mut o);
+                    at.device += 1;
+                }
+                None => {
+                    at.family += 1;
+                    at.device = 0;
+                }
+            }
+        }
+        if at.family == families {
+            self.render_tail(&mut o);
+            at.family += 1;
+        }
+        Some(o)
+    }
+
+    /// Everything after the per-device families: ring buffers, writer, spool, API.
+    fn render_tail(&self, o: &mut String) {
         let g = |v: &AtomicU64| v.load(Ordering::Relaxed);
-        let per_device: [DeviceMetric; 7] = [
-            (
-                "vigie_device_up",
-                "gauge",
-                "1 when the device's last poll got every reply",
-                |d| &d.up,
-            ),
-            (
-                "vigie_polls_total",
-                "counter",
-                "polls that sent requests (skipped slots of a silent unit are not counted)",
-                |d| &d.polls,
-            ),
-            (
-                "vigie_requests_total",
-                "counter",
-                "Modbus read requests sent",
-                |d| &d.requests,
-            ),
-            (
-                "vigie_timeouts_total",
-                "counter",
-                "requests with no reply in time",
-                |d| &d.timeouts,
-            ),
-            (
-                "vigie_errors_total",
-                "counter",
-                "connection failures and malformed replies",
-                |d| &d.errors,
-            ),
-            (
-                "vigie_exceptions_total",
-                "counter",
-                "Modbus exception replies",
-                |d| &d.exceptions,
-            ),
-            (
-                "vigie_missed_slots_total",
-                "counter",
-                "poll slots skipped because the poll ran late",
-                |d| &d.missed_slots,
-            ),
-        ];
-        for (name, kind, help, f) in per_device {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for d in &self.devices {
-                let _ = writeln!(
-                    o,
-                    "{name}{{site=\"{}\",device=\"{}\"}} {}",
-                    d.site,
-                    d.device,
-                    g(f(d))
-                );
-            }
-        }
-        for (name, help, f) in [
-            (
-                "vigie_poll_latency_seconds",
-                "time to poll a device",
-                (|d| &d.poll_latency) as fn(&DeviceCounters) -> &Histogram,
-            ),
-            (
-                "vigie_poll_lateness_seconds",
-                "poll start after its grid slot",
-                |d| &d.lateness,
-            ),
-        ] {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
-            for d in &self.devices {
-                f(d).render(
-                    &mut o,
-                    name,
-                    &format!("site=\"{}\",device=\"{}\"", d.site, d.device),
-                );
-            }
-        }
         let _ = writeln!(
             o,
             "# HELP vigie_ring_buffer_fill records waiting in a ring buffer\n# TYPE vigie_ring_buffer_fill gauge"
@@ -364,14 +335,174 @@ impl Metrics {
                 g(v)
             );
         }
-        self.api_serve.render(&mut o);
-        o
+        self.api_serve.render(o);
     }
 }
+
+/// Where [`Metrics::render_next`] stopped: a per-device family (the counters of
+/// [`DEVICE_COUNTERS`], then [`DEVICE_HISTOGRAMS`], then the tail) and the next device in it.
+#[derive(Debug, Default, Clone, Copy)]
+struct RenderCursor {
+    family: usize,
+    device: usize,
+}
+
+/// The pieces of one rendering of the metrics ([`Metrics::chunks`]).
+pub struct TextChunks {
+    metrics: Arc<Metrics>,
+    at: RenderCursor,
+}
+
+impl Iterator for TextChunks {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.metrics.render_next(&mut self.at)
+    }
+}
+
+/// `# HELP` and `# TYPE` of per-device family `family`.
+fn family_header(family: usize, o: &mut String) {
+    let (name, kind, help) = match DEVICE_COUNTERS.get(family) {
+        Some(&(name, kind, help, _)) => (name, kind, help),
+        None => {
+            let (name, help, _) = DEVICE_HISTOGRAMS[family - DEVICE_COUNTERS.len()];
+            (name, "histogram", help)
+        }
+    };
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Device `d`'s lines of per-device family `family`.
+fn render_device(family: usize, d: &DeviceCounters, o: &mut String) {
+    match DEVICE_COUNTERS.get(family) {
+        Some(&(name, _, _, f)) => {
+            let _ = writeln!(
+                o,
+                "{name}{{site=\"{}\",device=\"{}\"}} {}",
+                d.site,
+                d.device,
+                f(d).load(Ordering::Relaxed)
+            );
+        }
+        None => {
+            let (name, _, f) = DEVICE_HISTOGRAMS[family - DEVICE_COUNTERS.len()];
+            let labels = format!("site=\"{}\",device=\"{}\"", d.site, d.device);
+            f(d).render(o, name, &labels);
+        }
+    }
+}
+
+/// Bytes of text in one piece of [`Metrics::chunks`], about.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The per-device counters: name, Prometheus type, help, accessor.
+const DEVICE_COUNTERS: [DeviceMetric; 7] = [
+    (
+        "vigie_device_up",
+        "gauge",
+        "1 when the device's last poll got every reply",
+        |d| &d.up,
+    ),
+    (
+        "vigie_polls_total",
+        "counter",
+        "polls that sent requests (skipped slots of a silent unit are not counted)",
+        |d| &d.polls,
+    ),
+    (
+        "vigie_requests_total",
+        "counter",
+        "Modbus read requests sent",
+        |d| &d.requests,
+    ),
+    (
+        "vigie_timeouts_total",
+        "counter",
+        "requests with no reply in time",
+        |d| &d.timeouts,
+    ),
+    (
+        "vigie_errors_total",
+        "counter",
+        "connection failures and malformed replies",
+        |d| &d.errors,
+    ),
+    (
+        "vigie_exceptions_total",
+        "counter",
+        "Modbus exception replies",
+        |d| &d.exceptions,
+    ),
+    (
+        "vigie_missed_slots_total",
+        "counter",
+        "poll slots skipped because the poll ran late",
+        |d| &d.missed_slots,
+    ),
+];
+
+/// A per-device histogram's name, help text and accessor.
+type DeviceHistogram = (
+    &'static str,
+    &'static str,
+    fn(&DeviceCounters) -> &Histogram,
+);
+
+/// The per-device histograms.
+const DEVICE_HISTOGRAMS: [DeviceHistogram; 2] = [
+    ("vigie_poll_latency_seconds", "time to poll a device", |d| {
+        &d.poll_latency
+    }),
+    (
+        "vigie_poll_lateness_seconds",
+        "poll start after its grid slot",
+        |d| &d.lateness,
+    ),
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_whole_lines_that_add_up_to_the_whole_text() {
+        let metrics = Arc::new(Metrics::new(
+            (0..3000).map(|i| (format!("S{i:05}"), "u1".to_string())),
+        ));
+        metrics.devices[1234].lateness.observe(0.004);
+        metrics.devices[2999]
+            .requests
+            .fetch_add(7, Ordering::Relaxed);
+        let pieces: Vec<String> = metrics.chunks().collect();
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        for piece in &pieces {
+            assert!(piece.ends_with('\n'));
+            assert!(piece.len() < CHUNK_BYTES + 4096 || piece.contains("vigie_ring_buffer_fill"));
+        }
+        let whole = metrics.render();
+        assert_eq!(pieces.concat(), whole);
+        // Each family's header comes once, before its samples.
+        for name in ["vigie_requests_total", "vigie_poll_lateness_seconds"] {
+            let header = format!("# TYPE {name} ");
+            assert_eq!(whole.matches(&header).count(), 1, "{name}");
+        }
+        assert!(whole.contains("vigie_requests_total{site=\"S02999\",device=\"u1\"} 7\n"));
+        assert!(whole.contains(
+            "vigie_poll_lateness_seconds_bucket{site=\"S01234\",device=\"u1\",le=\"0.005\"} 1\n"
+        ));
+        assert!(whole.contains("vigie_http_requests_total 0\n"));
+    }
+
+    #[test]
+    fn no_devices_still_renders_every_header_and_the_tail() {
+        let metrics = Arc::new(Metrics::new(std::iter::empty()));
+        let pieces: Vec<String> = metrics.chunks().collect();
+        assert_eq!(pieces.len(), 1);
+        assert!(pieces[0].contains("# TYPE vigie_device_up gauge\n"));
+        assert!(pieces[0].contains("# TYPE vigie_poll_latency_seconds histogram\n"));
+        assert!(pieces[0].contains("vigie_http_requests_total 0\n"));
+    }
 
     #[test]
     fn histogram_renders_cumulative_buckets_in_increasing_order_then_inf_sum_count() {

@@ -173,12 +173,22 @@ pub fn routes(
             .and(warp::get())
             .and(with())
             .then(|a: ApiState| async move {
-                let mut text = a.metrics.render();
-                text.push_str(&alarms::metrics_text(&a).await);
-                text.push_str(&a.crm.render());
-                text.push_str(&a.guard.metrics_text());
-                warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
-                    .into_response()
+                // The per-device families go out piece by piece as they are rendered
+                // (`Metrics::chunks`); the small rest is rendered first and sent last.
+                let mut rest = alarms::metrics_text(&a).await;
+                rest.push_str(&a.crm.render());
+                rest.push_str(&a.guard.metrics_text());
+                let pieces = a
+                    .metrics
+                    .chunks()
+                    .chain(std::iter::once(rest))
+                    .map(Ok::<_, std::convert::Infallible>);
+                warp::reply::with_header(
+                    warp::reply::stream(futures::stream::iter(pieces)),
+                    "content-type",
+                    "text/plain; version=0.0.4",
+                )
+                .into_response()
             });
     let points = warp::path!("api" / "v1" / "points")
         .and(warp::get())

@@ -46,7 +46,8 @@ pub struct Catalog {
     pub devices: Vec<DeviceInfo>,
     /// For each point, its device.
     point_device: Vec<DeviceId>,
-    by_name: HashMap<(String, String, String), PointId>,
+    /// Each device by site id and device id; its points are found in its profile's order.
+    by_name: HashMap<(String, String), DeviceId>,
 }
 
 impl Catalog {
@@ -66,12 +67,9 @@ impl Catalog {
                 };
                 let device = DeviceId(c.devices.len() as u32);
                 let first_point = c.point_device.len() as u32;
-                for p in &profile.points {
-                    let id = PointId(c.point_device.len() as u32);
-                    c.point_device.push(device);
-                    c.by_name
-                        .insert((s.id.clone(), d.id.clone(), p.name.clone()), id);
-                }
+                c.point_device
+                    .extend(std::iter::repeat_n(device, profile.points.len()));
+                c.by_name.insert((s.id.clone(), d.id.clone()), device);
                 c.devices.push(DeviceInfo {
                     id: d.id.clone(),
                     site,
@@ -119,10 +117,12 @@ impl Catalog {
     }
 
     /// Looks a point up by site, device and point name.
+    /// (Point names are unique in a profile: `profile` refuses a duplicate.)
     pub fn find(&self, site: &str, device: &str, point: &str) -> Option<PointId> {
-        self.by_name
-            .get(&(site.to_string(), device.to_string(), point.to_string()))
-            .copied()
+        let id = *self.by_name.get(&(site.to_string(), device.to_string()))?;
+        let d = &self.devices[id.0 as usize];
+        let index = d.profile.points.iter().position(|p| p.name == point)?;
+        Some(PointId(d.first_point + index as u32))
     }
 
     /// Devices grouped by `host:port`, in first-seen order: one connection each.
