@@ -3,9 +3,9 @@
 pymodbus 3.8 and asyncio to do vigie's job on the simulator's devices.
 
 One AsyncModbusTcpClient per server of sim.toml (a gateway or a device), its units polled one
-after the other on a 1 s grid aligned to the clock (with --spread: shifted by the phase vigie
-gives the server's address with `[daemon] poll_spread = true`, the same FNV-1a 64 as
-vigie::poll::grid), the same two reads per device as vigie
+after the other on a 1 s grid aligned to the clock (with --spread: each unit's grid shifted by
+the phase vigie gives it with `[daemon] poll_spread = true`, the same FNV-1a 64 of the server's
+address as vigie::poll::grid, units spaced evenly over the second), the same two reads per device as vigie
 (holding and input blocks of the profile), decoded with pymodbus' convert_from_registers,
 written as the same line protocol as vigie (`telemetry` with one field per point and
 `device_status` per poll) to victoria-metrics' /write, in batches of 5000 lines or every 1 s.
@@ -55,6 +55,13 @@ def phase_ns(address, interval_ns=INTERVAL_NS):
     """vigie::poll::grid::phase_ns: FNV-1a 64 of the address's UTF-8 bytes mod the interval,
     rounded down to a whole ms; ns in [0, interval_ns)."""
     within = fnv1a_64(address.encode()) % interval_ns
+    return within - within % NS_PER_MS
+
+
+def device_phase_ns(address, index, count, interval_ns=INTERVAL_NS):
+    """vigie::poll::grid::device_phase_ns: the address's phase plus index * interval / count
+    (the index-th of the count units behind it), mod the interval, rounded down to a whole ms."""
+    within = (phase_ns(address, interval_ns) + interval_ns * index // count) % interval_ns
     return within - within % NS_PER_MS
 
 
@@ -156,9 +163,9 @@ async def poll_connection(server, reads_of, window, stats, writer, spread):
     # first slot), then poll on the grid: shifted by the same phase with --spread.
     await asyncio.sleep(max(0.0, next_slot_ns(time.time_ns(), phase) / 1e9 - time.time()))
     await client.connect()
-    grid_phase = phase if spread else 0
-    first = next_slot_ns(time.time_ns(), grid_phase)
-    due = {u: first for u in units}
+    now = time.time_ns()
+    due = {u: next_slot_ns(now, device_phase_ns(server["listen"], k, len(units)) if spread else 0)
+           for k, u in enumerate(units)}
     start, end = window[0] * INTERVAL_NS, window[1] * INTERVAL_NS
     while True:
         unit = min(units, key=lambda u: due[u])

@@ -2,8 +2,10 @@
 //! devices, what no supervision program can beat. One connection per server of `sim.toml`
 //! (a gateway or a device), its units polled one after the other on a 1 s grid aligned to
 //! the clock, each with the reads vigie plans for its profile. No decoding, no storage.
-//! With `--spread`, each connection's grid is shifted by the phase vigie gives it with
-//! `[daemon] poll_spread = true` (`vigie::poll::grid::phase_ns` of the server's `listen`).
+//! With `--spread`, each unit's grid is shifted by the phase vigie gives it with
+//! `[daemon] poll_spread = true` (`vigie::poll::grid::device_phase_ns` of the server's
+//! `listen`, the units spaced evenly over the second in `sim.toml` order, as gen.py lists
+//! them in vigie.toml).
 //!
 //! It measures itself like vigie does: a device's lateness is its poll's start minus its
 //! grid slot; a slot already over when the connection gets to it is a missed slot. Only the
@@ -20,7 +22,7 @@ use std::time::Duration;
 use tokio_modbus::client::{Client as _, Context};
 use tokio_modbus::prelude::SlaveContext as _;
 use tokio_modbus::{Request, Slave};
-use vigie::poll::grid::{next_slot, phase_ns};
+use vigie::poll::grid::{device_phase_ns, next_slot};
 use vigie::poll::plan::{self, ReadRequest};
 use vigie::profile::{Profile, RegisterKind};
 use vigie::sample::now_ns;
@@ -45,7 +47,7 @@ struct Args {
     /// Per request, as vigie's default `timeout`.
     #[arg(long, default_value = "500")]
     timeout_ms: u64,
-    /// Each connection's grid at its address's phase, as vigie's `poll_spread = true`.
+    /// Each unit's grid at the phase vigie's `poll_spread = true` gives it.
     #[arg(long)]
     spread: bool,
 }
@@ -92,15 +94,17 @@ async fn main() -> anyhow::Result<()> {
         );
         let timeout = Duration::from_millis(args.timeout_ms);
         // The address as gen.py writes it in vigie.toml (`127.0.0.1:PORT`).
-        let phase = if args.spread {
-            phase_ns(&server.listen.to_string(), INTERVAL_NS)
-        } else {
-            0
-        };
+        let count = devices.len();
+        let phases = (0..count)
+            .map(|k| match args.spread {
+                true => device_phase_ns(&server.listen.to_string(), k, count, INTERVAL_NS),
+                false => 0,
+            })
+            .collect();
         tasks.push(tokio::spawn(poll_connection(
             server.listen,
             devices,
-            (window, phase),
+            (window, phases),
             timeout,
         )));
     }
@@ -140,17 +144,21 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls `devices` over one connection until the window's end; (start, end] in ns, the
-/// grid's phase in ns.
+/// Polls `devices` over one connection until the window's end; (start, end] in ns, each
+/// device's grid phase in ns.
 async fn poll_connection(
     address: std::net::SocketAddr,
     devices: Vec<Device>,
-    ((start, end), phase): ((i64, i64), i64),
+    ((start, end), phases): ((i64, i64), Vec<i64>),
     timeout: Duration,
 ) -> Figures {
     let mut f = Figures::default();
     let mut ctx: Option<Context> = None;
-    let mut due: Vec<i64> = vec![next_slot(now_ns(), INTERVAL_NS, phase); devices.len()];
+    let now = now_ns();
+    let mut due: Vec<i64> = phases
+        .iter()
+        .map(|&phase| next_slot(now, INTERVAL_NS, phase))
+        .collect();
     loop {
         // The device due first (the first one listed on a tie), as vigie picks it.
         let Some(i) = (0..devices.len()).min_by_key(|&i| due[i]) else {

@@ -71,9 +71,10 @@ pub struct DaemonConfig {
     pub spool_full: crate::sink::spool::FullPolicy,
     /// Spread polls over the poll interval instead of firing every connection on the same
     /// instant: each `host:port` gets a fixed phase, FNV-1a 64 of its address modulo the
-    /// device's `poll_interval`, in whole ms (`poll::grid`). Samples are then stamped
-    /// `k × poll_interval + phase`, no longer on the whole second. Default false: grids
-    /// aligned to the epoch.
+    /// device's `poll_interval`, in whole ms, and the devices behind it (a gateway's units)
+    /// are spaced evenly over the interval from there, in `vigie.toml` order (`poll::grid`).
+    /// Samples are then stamped `k × poll_interval + phase`, no longer on the whole second.
+    /// Default false: grids aligned to the epoch.
     #[serde(default)]
     pub poll_spread: bool,
 }

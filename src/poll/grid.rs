@@ -8,6 +8,13 @@
 //! millisecond. It depends on nothing else (not the process, the host or the start time), so
 //! it is the same across restarts and machines, and the benchmark's references compute the
 //! same one (`examples/bench_floor.rs`, `benches/pymodbus_poller.py`).
+//!
+//! The devices behind one connection (units of a gateway) share it, one request at a time,
+//! so with the same phase the last unit's poll would start only after all the others' replies
+//! (at 10 units of 2 requests, 18 round trips late). With `poll_spread` they are spaced
+//! evenly over the interval instead: the `k`-th of the connection's `n` devices (0-based, in
+//! `vigie.toml` order) is shifted by a further `k × poll_interval / n`, whole ms
+//! ([`device_phase_ns`]).
 
 /// FNV-1a 64 offset basis (<http://www.isthe.com/chongo/tech/comp/fnv/>).
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
@@ -33,6 +40,18 @@ pub fn phase_ns(address: &str, interval_ns: i64) -> i64 {
     within - within % NS_PER_MS
 }
 
+/// The phase of the `index`-th (0-based) of the `count` devices at `address`, each polled
+/// every `interval_ns` (ns, > 0): [`phase_ns`] plus `index × interval_ns / count`, modulo
+/// `interval_ns`, rounded down to a whole ms. In ns, in `[0, interval_ns)`. The first device's
+/// phase is the connection's. Panics if `interval_ns <= 0` or `index >= count`.
+pub fn device_phase_ns(address: &str, index: usize, count: usize, interval_ns: i64) -> i64 {
+    assert!(index < count, "device {index} of {count}");
+    let spacing = i128::from(interval_ns) * index as i128 / count as i128;
+    // `spacing < interval_ns`, so it fits in an i64, and the sum in [0, 2 × interval_ns).
+    let within = (phase_ns(address, interval_ns) + spacing as i64) % interval_ns;
+    within - within % NS_PER_MS
+}
+
 /// The first slot of the grid `k × interval_ns + phase_ns` at or after `now_ns` (all in ns
 /// since the epoch; `interval_ns > 0`, `0 <= phase_ns < interval_ns`).
 pub fn next_slot(now_ns: i64, interval_ns: i64, phase_ns: i64) -> i64 {
@@ -51,6 +70,34 @@ mod tests {
         assert_eq!(fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a_64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn devices_of_one_connection_are_spaced_evenly_over_the_interval() {
+        let address = "127.0.0.1:5020";
+        let first = phase_ns(address, S);
+        assert_eq!(first, 54_000_000);
+        assert_eq!(device_phase_ns(address, 0, 1, S), first);
+        assert_eq!(device_phase_ns(address, 0, 10, S), first);
+        let phases: Vec<i64> = (0..10)
+            .map(|k| device_phase_ns(address, k, 10, S))
+            .collect();
+        assert_eq!(phases[1], 154_000_000);
+        assert_eq!(phases[9], 954_000_000);
+        // Three devices: a third of a second apart, in whole ms, wrapping past the second.
+        let address = "[::1]:1502";
+        assert_eq!(phase_ns(address, S), 637_000_000);
+        assert_eq!(
+            [0, 1, 2].map(|k| device_phase_ns(address, k, 3, S)),
+            [637_000_000, 970_000_000, 303_000_000]
+        );
+        for (count, interval) in [(7, S), (250, S), (3, 15 * S), (2, 10_000_000)] {
+            for k in 0..count {
+                let p = device_phase_ns("gw-north.example:502", k, count, interval);
+                assert!((0..interval).contains(&p), "{k}/{count}: {p}");
+                assert_eq!(p % 1_000_000, 0, "{k}/{count}: {p} is not whole ms");
+            }
+        }
     }
 
     #[test]

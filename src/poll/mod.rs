@@ -4,7 +4,8 @@
 //! - Requests on a connection are serialized; unit ids behind a gateway share it.
 //! - Each device's polls sit on a grid of its `poll_interval`: slots at `k × poll_interval +
 //!   phase` since the Unix epoch, the phase 0, or with `[daemon] poll_spread` a stable
-//!   function of the connection's address ([`grid`]). A slot that has already passed when
+//!   function of the connection's address, the devices behind it spaced evenly over the
+//!   interval ([`grid`]). A slot that has already passed when
 //!   the connection gets to it is counted as missed, never queued, so the schedule does not
 //!   drift. Waiting uses the monotonic clock; when the system clock is stepped (NTP, an
 //!   operator) by more than 0.5 s the grid (phase kept) is re-anchored to the new time
@@ -81,8 +82,9 @@ pub struct ConnectionPoller {
 
 impl ConnectionPoller {
     /// A poller for `devices` (all at `address`), pushing into `out`. `poll_spread`
-    /// (`[daemon] poll_spread`): each device's grid is shifted by the phase of `address`
-    /// ([`grid::phase_ns`]); otherwise grids are aligned to the epoch.
+    /// (`[daemon] poll_spread`): each device's grid is shifted by the phase of `address`,
+    /// plus its share of the interval among `devices` ([`grid::device_phase_ns`]); otherwise
+    /// grids are aligned to the epoch.
     pub fn new(
         address: String,
         devices: &[DeviceId],
@@ -92,13 +94,15 @@ impl ConnectionPoller {
         out: Producer,
     ) -> ConnectionPoller {
         let now = now_ns();
+        let count = devices.len();
         let devices = devices
             .iter()
-            .map(|&id| {
+            .enumerate()
+            .map(|(index, &id)| {
                 let d = catalog.device(id);
                 let interval_ns = d.poll_interval.as_nanos().max(1) as i64;
                 let phase_ns = if poll_spread {
-                    grid::phase_ns(&address, interval_ns)
+                    grid::device_phase_ns(&address, index, count, interval_ns)
                 } else {
                     0
                 };
