@@ -62,7 +62,7 @@ fn slot(catalog: &Catalog, defs: &[AlarmDef], t: i64) -> Vec<Record> {
             let value = match p.data_type {
                 DataType::Bool => Value::Bool(phase.sin() > 0.5),
                 DataType::Bitfield => Value::I64(3),
-                DataType::String => Value::Text("SN-2026-000001".into()),
+                DataType::String => Value::Text(Box::new("SN-2026-000001".into())),
                 _ => Value::F64(lo + (hi - lo) * (0.5 + 0.5 * (phase + i as f64).sin())),
             };
             out.push(Record::Sample(Sample {
@@ -74,14 +74,14 @@ fn slot(catalog: &Catalog, defs: &[AlarmDef], t: i64) -> Vec<Record> {
         }
         // The gateways of one site go down for 10 s of every 2 minutes.
         let up = (t - START) / SECOND % 120 >= 10 || dev.site % 2 == 1;
-        out.push(Record::Poll(PollStatus {
+        out.push(Record::Poll(Box::new(PollStatus {
             device: DeviceId(d as u32),
             time_ns: t,
             up,
             latency_ms: up.then_some(1.2),
             timeouts: 0,
             errors: 0,
-        }));
+        })));
     }
     out
 }

@@ -32,14 +32,14 @@ fn poll_records(device: u32, time_ns: i64) -> Vec<Record> {
             })
         })
         .collect();
-    out.push(Record::Poll(PollStatus {
+    out.push(Record::Poll(Box::new(PollStatus {
         device: DeviceId(device),
         time_ns,
         up: true,
         latency_ms: Some(1.2),
         timeouts: 0,
         errors: 0,
-    }));
+    })));
     out
 }
 

@@ -102,11 +102,13 @@ pub struct PollStatus {
     pub errors: u64,
 }
 
-/// What a poller pushes into its ring buffer.
+/// What a poller pushes into its ring buffer: 32 bytes (a test checks), so that 10 s of
+/// 10,000 devices' records take 35 MB, not 53. The poll status is boxed: one per poll against
+/// one sample per point, and 48 bytes inline would make every record 48.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Sample(Sample),
-    Poll(PollStatus),
+    Poll(Box<PollStatus>),
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -123,4 +125,18 @@ pub fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_32_bytes_and_a_value_16() {
+        // The ring buffers hold `[buffer] span` of records (README "Memory"): at 10,000
+        // devices, 1.1 million of them.
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Sample>(), 32);
+        assert_eq!(std::mem::size_of::<Record>(), 32);
+    }
 }

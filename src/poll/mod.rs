@@ -411,14 +411,14 @@ impl ConnectionPoller {
             }
         }
         counters.up.store(u64::from(up), Ordering::Relaxed);
-        self.out.push(Record::Poll(PollStatus {
+        self.out.push(Record::Poll(Box::new(PollStatus {
             device: id,
             time_ns: slot_ns,
             up,
             latency_ms,
             timeouts: d.timeouts,
             errors: d.errors,
-        }));
+        })));
         self.out.flush();
     }
 }

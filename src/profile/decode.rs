@@ -12,8 +12,9 @@ pub enum Value {
     I64(i64),
     /// A coil, discrete input or bit of a register.
     Bool(bool),
-    /// A `string` point.
-    Text(String),
+    /// A `string` point. Boxed so that a `Value` is 16 bytes, not 24: every sample in the
+    /// ring buffers carries one, and text points are rare.
+    Text(Box<String>),
 }
 
 impl Value {
@@ -115,7 +116,7 @@ pub fn decode_registers(point: &Point, words: &[u16]) -> Result<Value, DecodeErr
         DataType::I64 => raw as i64 as f64,
         DataType::F32 => f32_as_decimal(f32::from_bits(raw as u32)),
         DataType::F64 => f64::from_bits(raw),
-        DataType::String => return Ok(Value::Text(decode_text(words, point.word_order))),
+        DataType::String => return Ok(Value::Text(Box::new(decode_text(words, point.word_order)))),
     };
     if !number.is_finite() {
         return Err(DecodeError::NotFinite);

@@ -152,7 +152,7 @@ impl LiveState {
                 }
                 Record::Poll(st) => {
                     if let Some(d) = inner.devices.get_mut(st.device.0 as usize) {
-                        *d = Some(*st);
+                        *d = Some(**st);
                     }
                 }
             }

@@ -154,12 +154,12 @@ fn bits_bitfields_and_strings() {
     s.count = 3;
     assert_eq!(
         decode_registers(&s, &[0x4D41, 0x4738, 0x0000]),
-        Ok(Value::Text("MAG8".into()))
+        Ok(Value::Text(Box::new("MAG8".into())))
     );
     s.word_order = WordOrder::BADC;
     assert_eq!(
         decode_registers(&s, &[0x414D, 0x3847, 0x0000]),
-        Ok(Value::Text("MAG8".into()))
+        Ok(Value::Text(Box::new("MAG8".into())))
     );
     assert_eq!(encode_text(&s, "MAG8"), vec![0x414D, 0x3847, 0x0000]);
 }
@@ -228,7 +228,7 @@ proptest! {
         let mut p = point(DataType::String, order);
         p.count = 6;
         let expect = s.trim_end_matches(' ').to_string();
-        prop_assert_eq!(decode_registers(&p, &encode_text(&p, &s)), Ok(Value::Text(expect)));
+        prop_assert_eq!(decode_registers(&p, &encode_text(&p, &s)), Ok(Value::Text(Box::new(expect))));
     }
 
     #[test]
