@@ -13,6 +13,11 @@
 #   BENCH_DEVICES="100 1000 10000"   device counts
 #   BENCH_SECONDS=60                 measured window per poller, after BENCH_WARMUP=5 s
 #   BENCH_BASE_PORT=20000            the simulator's first port (N/2 + N/20 ports follow)
+#   BENCH_SOAK=300                   vigie runs this long (its /metrics scraped every 15 s) before
+#                                    its warm-up: its peak RSS grows for its first ~5 min (each
+#                                    connection's tokio-util read and write buffers, 8 KiB each,
+#                                    are written through from one end to the other), so a
+#                                    shorter run would understate it
 #   BENCH_SPREAD=1                   1: poll_spread = true and the same phases in the references;
 #                                    0: every poller aligned to the whole second
 #   BENCH_KEEP=1                     keep the temporary directory (configs, logs, JSON)
@@ -23,6 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEVICES=${BENCH_DEVICES:-100 1000 10000}
 SECONDS_PER_RUN=${BENCH_SECONDS:-60}
 WARMUP=${BENCH_WARMUP:-5}
+SOAK=${BENCH_SOAK:-300}
 BASE_PORT=${BENCH_BASE_PORT:-20000}
 SPREAD=${BENCH_SPREAD:-1}
 case "$SPREAD" in
@@ -107,9 +113,11 @@ for n in $DEVICES; do
     wait_for "127.0.0.1:$((BASE_PORT + ports - 1))" 120
     wait_for "http://127.0.0.1:$vm_port/health" 60
     for poller in vigie floor pymodbus; do
-        step "$n devices: $poller, ${WARMUP} s warm-up then ${SECONDS_PER_RUN} s"
+        soak=0
+        [ "$poller" = vigie ] && soak=$SOAK
+        step "$n devices: $poller, ${soak} s soak, ${WARMUP} s warm-up, then ${SECONDS_PER_RUN} s"
         python3 benches/harness/measure.py --poller "$poller" --dir "$dir" --devices "$n" \
-            --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --sim-pid "$sim_pid" \
+            --seconds "$SECONDS_PER_RUN" --warmup "$WARMUP" --soak "$soak" --sim-pid "$sim_pid" \
             --vm-url "http://127.0.0.1:$vm_port" --api-port "$api_port" \
             --vigie "$VIGIE" --floor "$FLOOR" ${spread_args[@]+"${spread_args[@]}"} | tee -a "$RESULTS" >&2 ||
             echo "bench.sh: $poller at $n devices gave no figures (its log: BENCH_KEEP=1)" >&2

@@ -158,6 +158,9 @@ def main():
     ap.add_argument("--devices", type=int, required=True)
     ap.add_argument("--seconds", type=int, required=True)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--soak", type=int, default=0,
+                    help="vigie only: seconds it runs before the warm-up, /metrics scraped every 15 s "
+                         "(as Prometheus would), so that its peak RSS is a long run's")
     ap.add_argument("--sim-pid", type=int, required=True)
     ap.add_argument("--vm-url", required=True)
     ap.add_argument("--api-port", type=int, required=True)
@@ -173,6 +176,10 @@ def main():
     if args.poller == "vigie":
         proc = subprocess.Popen([args.vigie, "run", "-c", str(d / "vigie.toml")], stdout=log, stderr=log)
         wait_http(f"http://{api}/health", 300, proc)
+        soak_end = time.time() + args.soak
+        while time.time() < soak_end:
+            time.sleep(min(15.0, max(0.0, soak_end - time.time())))
+            http_get(f"http://{api}/metrics")
         start = math.ceil(time.time() + args.warmup)
     else:
         start = math.ceil(time.time() + args.warmup)
@@ -197,7 +204,7 @@ def main():
 
     out = {"devices": args.devices, "poller": args.poller, "seconds": args.seconds,
            "window": [start, end], "wall_seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0,
-           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss, "spread": args.spread}
+           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss, "spread": args.spread, "soak_seconds": args.soak if args.poller == "vigie" else 0}
     if args.poller == "vigie":
         (before, hist_before), (after, hist_after) = map(parse_metrics, (metrics_before, metrics_after))
         delta = {k: after[k] - before[k] for k in COUNTERS}

@@ -42,8 +42,9 @@ def spread_note(runs):
     seen = {r.get("spread") for r in runs}
     if seen == {True}:
         return ("Poll spread: on. vigie ran with `[daemon] poll_spread = true`; the floor and pymodbus "
-                "used the same per-port phases (FNV-1a 64 of `127.0.0.1:PORT` mod 1 s, whole ms), so "
-                "each port is polled at its own instant in the second and timestamps are not whole seconds.")
+                "used the same phases (FNV-1a 64 of `127.0.0.1:PORT` mod 1 s, whole ms, a gateway's units "
+                "spaced evenly over the second from there), so each device is polled at its own instant "
+                "in the second and timestamps are not whole seconds.")
     if seen == {False}:
         return "Poll spread: off. Every poller polled every port on the whole second (epoch-aligned grid)."
     return "Poll spread: not recorded for every run (older figures, or runs mixed)."
@@ -61,6 +62,9 @@ def main():
           "wall second (/proc/PID/stat). vigie's lateness is interpolated in its /metrics histogram "
           "(max: the highest non-empty bucket's bound, ≤)." if runs else "")
     if runs:
+        soaks = {r.get("soak_seconds", 0) for r in runs if r["poller"] == "vigie"}
+        print(f"vigie's soak before its window: {', '.join(f'{s} s' for s in sorted(soaks))} "
+              "(its peak RSS grows for about 5 minutes; README \"Benchmarks\").")
         print(spread_note(runs) + "\n")
     print(HEADER)
     print("|" + " --- |" * HEADER.count(" | ") + " --- |")
