@@ -18,6 +18,7 @@ pub mod demo;
 pub mod fd_limit;
 pub mod idempotency;
 pub mod incident;
+pub mod malloc;
 pub mod metrics;
 pub mod notify;
 pub mod outage;

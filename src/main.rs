@@ -175,6 +175,8 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> std::process::ExitCode {
+    // Before any thread exists (src/malloc.rs).
+    let arenas = vigie::malloc::limit_arenas();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     use std::io::IsTerminal as _;
@@ -183,6 +185,7 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(?arenas, "glibc malloc arena limit");
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -35,8 +35,7 @@ struct Inner {
     points: Vec<PointState>,
     devices: Vec<Option<PollStatus>>,
     /// Short history: each device's poll times, each point's values at them.
-    device_polls: Vec<history::DevicePolls>,
-    point_values: Vec<history::PointValues>,
+    history: history::History,
 }
 
 impl LiveState {
@@ -52,18 +51,12 @@ impl LiveState {
             })
             .collect();
         let devices = vec![None; catalog.devices.len()];
-        let device_polls = (0..catalog.devices.len())
-            .map(|_| history::DevicePolls::new(history))
-            .collect();
-        let point_values = (0..catalog.point_count())
-            .map(|_| history::PointValues::new(history))
-            .collect();
+        let history = history::History::new(catalog.devices.len(), catalog.point_count(), history);
         LiveState {
             inner: Arc::new(RwLock::new(Inner {
                 points,
                 devices,
-                device_polls,
-                point_values,
+                history,
             })),
             catalog,
         }
@@ -79,13 +72,7 @@ impl LiveState {
             return Vec::new();
         };
         let device = self.catalog.device_id_of(id).0 as usize;
-        match (
-            inner.device_polls.get(device),
-            inner.point_values.get(id.0 as usize),
-        ) {
-            (Some(d), Some(p)) => history::read(d, p),
-            _ => Vec::new(),
-        }
+        inner.history.read(device, id.0 as usize)
     }
 
     /// A copy of every point's state, in catalog order.
@@ -142,13 +129,10 @@ impl LiveState {
                         p.last_good = Some((s.time_ns, v.clone()));
                     }
                     let device = self.catalog.device_id_of(s.point).0 as usize;
-                    if let (Some(d), Some(v)) = (
-                        inner.device_polls.get_mut(device),
-                        inner.point_values.get_mut(s.point.0 as usize),
-                    ) {
-                        let value = s.value.as_ref().and_then(Value::as_f64);
-                        history::push(d, v, s.time_ns, value);
-                    }
+                    let value = s.value.as_ref().and_then(Value::as_f64);
+                    inner
+                        .history
+                        .push(device, s.point.0 as usize, s.time_ns, value);
                 }
                 Record::Poll(st) => {
                     if let Some(d) = inner.devices.get_mut(st.device.0 as usize) {
