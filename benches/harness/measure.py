@@ -13,6 +13,11 @@ and the pymodbus poller measure themselves over the same slots. Samples found in
 are counted in victoria-metrics over (A, B] by slot timestamp. --spread passes --spread to
 the floor and the pymodbus poller (vigie's is in its vigie.toml, gen.py --spread) and is
 recorded in the JSON.
+
+vigie can run --soak seconds before its warm-up, its /metrics scraped every 15 s as Prometheus
+would, so that its peak RSS is a long run's (the references are not soaked). Whatever
+happens, the poller is stopped before this script ends, so none is left polling the
+simulator under the next run.
 """
 
 import argparse
@@ -175,12 +180,6 @@ def main():
     api = f"127.0.0.1:{args.api_port}"
     if args.poller == "vigie":
         proc = subprocess.Popen([args.vigie, "run", "-c", str(d / "vigie.toml")], stdout=log, stderr=log)
-        wait_http(f"http://{api}/health", 300, proc)
-        soak_end = time.time() + args.soak
-        while time.time() < soak_end:
-            time.sleep(min(15.0, max(0.0, soak_end - time.time())))
-            http_get(f"http://{api}/metrics")
-        start = math.ceil(time.time() + args.warmup)
     else:
         start = math.ceil(time.time() + args.warmup)
         window = ["--window-start", str(start), "--window-end", str(start + args.seconds)]
@@ -188,6 +187,26 @@ def main():
                else [sys.executable, str(HERE.parent / "pymodbus_poller.py"), "--sim", str(d / "sim.toml"),
                      "--vm-url", args.vm_url, "--out", str(figures)])
         proc = subprocess.Popen(cmd + window + (["--spread"] if args.spread else []), stdout=log, stderr=log)
+    try:
+        measure(args, proc, api, figures, start if args.poller != "vigie" else None)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            stop(proc, 60)
+
+
+def measure(args, proc, api, figures, start):
+    """Measures the running poller `proc` and prints its JSON line; `start` is the window's
+    first second, None for vigie (set after its start-up and soak)."""
+    if args.poller == "vigie":
+        wait_http(f"http://{api}/health", 300, proc)
+        soak_end = time.time() + args.soak
+        while time.time() < soak_end:
+            time.sleep(min(15.0, max(0.0, soak_end - time.time())))
+            if proc.poll() is not None:
+                sys.exit(f"measure.py: vigie exited during its soak (code {proc.returncode})")
+            http_get(f"http://{api}/metrics")
+        start = math.ceil(time.time() + args.warmup)
     end = start + args.seconds
 
     sleep_until(start + 0.75)
@@ -204,13 +223,14 @@ def main():
 
     out = {"devices": args.devices, "poller": args.poller, "seconds": args.seconds,
            "window": [start, end], "wall_seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0,
-           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss, "spread": args.spread, "soak_seconds": args.soak if args.poller == "vigie" else 0}
+           "sim_cpu_seconds": sim1 - sim0, "peak_rss_mib": rss, "spread": args.spread,
+           "soak_seconds": args.soak if args.poller == "vigie" else 0}
     if args.poller == "vigie":
         (before, hist_before), (after, hist_after) = map(parse_metrics, (metrics_before, metrics_after))
         delta = {k: after[k] - before[k] for k in COUNTERS}
         p50, p99, top = histogram_quantiles(hist_before, hist_after)
         answered = delta["vigie_polls_total"] - delta["vigie_timeouts_total"] - delta["vigie_errors_total"]
-        points = profile_points(d / "sim.toml")
+        points = profile_points(args.dir / "sim.toml")
         out.update(requests=delta["vigie_requests_total"],
                    requests_failed=delta["vigie_timeouts_total"] + delta["vigie_errors_total"] + delta["vigie_exceptions_total"],
                    samples=answered * points, served=answered * points,
@@ -221,7 +241,7 @@ def main():
         mine = json.loads(figures.read_text())
         out.update(mine, served=mine["samples"])
     else:
-        sys.exit(f"measure.py: {args.poller} wrote no figures; see {d / args.poller}.log")
+        sys.exit(f"measure.py: {args.poller} wrote no figures; see {args.dir / args.poller}.log")
     if args.poller != "floor":
         out["found"] = count_in_store(args.vm_url, start, end)
     print(json.dumps(out))

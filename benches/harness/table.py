@@ -62,9 +62,11 @@ def main():
           "wall second (/proc/PID/stat). vigie's lateness is interpolated in its /metrics histogram "
           "(max: the highest non-empty bucket's bound, ≤)." if runs else "")
     if runs:
-        soaks = {r.get("soak_seconds", 0) for r in runs if r["poller"] == "vigie"}
-        print(f"vigie's soak before its window: {', '.join(f'{s} s' for s in sorted(soaks))} "
-              "(its peak RSS grows for about 5 minutes; README \"Benchmarks\").")
+        soaks = sorted({str(r["soak_seconds"]) + " s" if "soak_seconds" in r else "not recorded"
+                        for r in runs if r["poller"] == "vigie"})
+        print(f"vigie's soak before its window: {', '.join(soaks) or 'no vigie run'} (its peak RSS "
+              "grows for about 5 minutes; README \"Benchmarks\"); the floor and pymodbus are not "
+              "soaked, so their peak RSS is a one-minute run's.")
         print(spread_note(runs) + "\n")
     print(HEADER)
     print("|" + " --- |" * HEADER.count(" | ") + " --- |")

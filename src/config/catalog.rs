@@ -139,3 +139,52 @@ impl Catalog {
         order
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Two sites, devices of three profiles, two of them behind one gateway.
+    const CONFIG: &str = r#"
+[[sites]]
+id = "PS-01"
+kind = "pumping_station"
+devices = [
+  { id = "PT-101", profile = "keller-series30", address = "127.0.0.1:5020", unit_id = 1 },
+  { id = "VFD-1", profile = "danfoss-fc202", address = "127.0.0.1:5020", unit_id = 2 },
+]
+[[sites]]
+id = "SS-07"
+kind = "substation"
+devices = [
+  { id = "PT-101", profile = "eastron-sdm630", address = "127.0.0.1:5021", unit_id = 1 },
+]
+"#;
+
+    #[test]
+    fn find_gives_every_point_its_catalog_id_and_none_for_unknown_names() {
+        let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles");
+        let net = crate::config::check::from_text(Path::new("t.toml"), CONFIG, Some(&profiles))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let c = Catalog::new(&net);
+        let mut seen = 0;
+        for (d, info) in c.devices.iter().enumerate() {
+            let site = &c.sites[info.site].id;
+            for (i, p) in info.profile.points.iter().enumerate() {
+                let id = c.find(site, &info.id, &p.name);
+                assert_eq!(id, Some(info.point_id(i)), "{site}/{}/{}", info.id, p.name);
+                assert_eq!(c.device_id_of(info.point_id(i)), DeviceId(d as u32));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, c.point_count());
+        // The same device id on two sites: each site's own points.
+        let pt_ps = c.find("PS-01", "PT-101", "pressure_bar");
+        assert!(pt_ps.is_some());
+        assert_eq!(c.find("SS-07", "PT-101", "pressure_bar"), None);
+        assert_eq!(c.find("PS-01", "PT-101", "no_such_point"), None);
+        assert_eq!(c.find("PS-01", "NO-SUCH", "pressure_bar"), None);
+        assert_eq!(c.find("NO-SUCH", "PT-101", "pressure_bar"), None);
+    }
+}

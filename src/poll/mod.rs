@@ -50,7 +50,8 @@ struct DeviceState {
     id: DeviceId,
     unit_id: u8,
     interval_ns: i64,
-    /// Offset of the grid from the epoch's, ns in `[0, interval_ns)` ([`grid::phase_ns`]).
+    /// Offset of the grid from the epoch's, ns in `[0, interval_ns)`: 0, or with
+    /// `poll_spread` [`grid::device_phase_ns`].
     phase_ns: i64,
     timeout: Duration,
     requests: Vec<ReadRequest>,

@@ -1,39 +1,11 @@
-//! Counters shared by every stage and rendered at `GET /metrics` in the Prometheus text
-//! exposition format (prometheus.io/docs/instrumenting/exposition_formats).
+//! The Prometheus text of [`Metrics`], whole or in pieces rendered as they are sent.
 
-use crate::buffer::BufferStats;
+use super::{BUCKETS_S, DeviceCounters, Histogram, Metrics};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// Upper bounds of the latency and lateness histograms, in seconds: fine below 50 ms, so
-/// that a p99 lateness can be told against a 20 ms target (scripts/bench.sh).
-pub const BUCKETS_S: [f64; 17] = [
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0,
-    2.0, 5.0,
-];
-
-/// A cumulative histogram of durations.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_S.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
 
 impl Histogram {
-    /// Records one observation, in seconds.
-    pub fn observe(&self, seconds: f64) {
-        for (b, le) in self.buckets.iter().zip(BUCKETS_S) {
-            if seconds <= le {
-                b.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add((seconds.max(0.0) * 1e6) as u64, Ordering::Relaxed);
-    }
-
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         for (b, le) in self.buckets.iter().zip(BUCKETS_S) {
             let _ = writeln!(
@@ -61,81 +33,7 @@ type DeviceMetric = (
     fn(&DeviceCounters) -> &AtomicU64,
 );
 
-/// Per-device poll counters.
-#[derive(Debug, Default)]
-pub struct DeviceCounters {
-    pub site: String,
-    pub device: String,
-    pub polls: AtomicU64,
-    pub requests: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub errors: AtomicU64,
-    pub exceptions: AtomicU64,
-    pub missed_slots: AtomicU64,
-    /// 1 when the last poll got every reply.
-    pub up: AtomicU64,
-    pub poll_latency: Histogram,
-    /// How late a poll started against its grid slot.
-    pub lateness: Histogram,
-}
-
-/// InfluxDB writer and spool counters.
-#[derive(Debug, Default)]
-pub struct WriterCounters {
-    pub batches_sent: AtomicU64,
-    pub lines_sent: AtomicU64,
-    pub batches_failed: AtomicU64,
-    pub batches_rejected: AtomicU64,
-    pub retries: AtomicU64,
-    pub batches_spooled: AtomicU64,
-    pub batches_replayed: AtomicU64,
-    pub spool_bytes: AtomicU64,
-    pub spool_refused: AtomicU64,
-    /// Batches waiting in the spool for replay (gauge).
-    pub spool_backlog: AtomicU64,
-    /// Waiting batches dropped to make room (`spool_full = "drop_oldest"`).
-    pub spool_dropped: AtomicU64,
-    /// 1 while the spool cannot keep every batch (one was refused or dropped, or the disk
-    /// failed), until it has drained below its bound with a margin (or, after a disk error,
-    /// until a batch is sealed again); else 0.
-    pub spool_full: AtomicU64,
-    /// Writes to the spool that failed on the disk (full before `spool_max_mib`, I/O error).
-    pub spool_errors: AtomicU64,
-    pub fields_dropped_non_finite: AtomicU64,
-}
-
-/// Every counter of the daemon.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub devices: Vec<DeviceCounters>,
-    pub buffers: Mutex<Vec<Arc<BufferStats>>>,
-    pub writer: WriterCounters,
-    pub samples_total: AtomicU64,
-    pub samples_good: AtomicU64,
-    pub http_requests: AtomicU64,
-    /// The API's connections: TLS handshake failures, timeouts.
-    pub api_serve: Arc<crate::api::serve::ServeCounters>,
-    /// Passes the drain task made (one at least every 100 ms while it runs): the systemd
-    /// watchdog's proof that the pipeline moves ([`crate::systemd::watchdog`]).
-    pub drain_passes: AtomicU64,
-}
-
 impl Metrics {
-    /// One set of device counters per catalog device, in catalog order.
-    pub fn new(devices: impl IntoIterator<Item = (String, String)>) -> Metrics {
-        Metrics {
-            devices: devices
-                .into_iter()
-                .map(|(site, device)| DeviceCounters {
-                    site,
-                    device,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
     /// The Prometheus text format, whole. `GET /metrics` sends [`Metrics::chunks`] instead.
     pub fn render(&self) -> String {
         let mut at = RenderCursor::default();
@@ -492,6 +390,46 @@ mod tests {
             "vigie_poll_lateness_seconds_bucket{site=\"S01234\",device=\"u1\",le=\"0.005\"} 1\n"
         ));
         assert!(whole.contains("vigie_http_requests_total 0\n"));
+    }
+
+    #[test]
+    fn every_family_has_one_header_and_all_its_samples_right_after_it() {
+        // The exposition format's rule (prometheus.io/docs/instrumenting/exposition_formats):
+        // a metric family's lines are one group, after its `# TYPE`; pieces must not break it.
+        let metrics = Arc::new(Metrics::new(
+            (0..700).map(|i| (format!("S{i:03}"), "u1".to_string())),
+        ));
+        let pieces: Vec<String> = metrics.chunks().collect();
+        assert!(pieces.len() > 5, "{} pieces", pieces.len());
+        let text = pieces.concat();
+        let mut families = std::collections::HashSet::new();
+        let mut current: Option<(&str, &str)> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+                assert!(families.insert(name), "# TYPE {name} twice");
+                current = Some((name, kind));
+            } else if !line.starts_with("# HELP ") {
+                let metric = line.split(['{', ' ']).next().unwrap_or_default();
+                let (name, kind) = current.expect("a sample before any # TYPE");
+                let in_family = metric == name
+                    || (kind == "histogram"
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|suffix| metric.strip_suffix(suffix) == Some(name)));
+                assert!(in_family, "{line:?} under # TYPE {name}");
+            }
+        }
+        for name in [
+            "vigie_device_up",
+            "vigie_missed_slots_total",
+            "vigie_poll_latency_seconds",
+            "vigie_poll_lateness_seconds",
+            "vigie_ring_buffer_fill",
+            "vigie_http_requests_total",
+        ] {
+            assert!(families.contains(name), "no # TYPE {name}");
+        }
     }
 
     #[test]
